@@ -1,0 +1,340 @@
+r"""Contrastive losses: one InfoNCE core, and each method's loss as a thin layer on it.
+
+The book's thesis in code. :func:`info_nce` is a softmax cross-entropy over similarities
+between a query and a set of keys. SimCLR's :func:`nt_xent`, :func:`simcse_loss` and
+:func:`supcon_loss` call it and differ only in which keys they compare, what counts as a
+positive, what is left out of the denominator, and the temperature.
+:func:`alignment` and :func:`uniformity` (Wang & Isola, 2020) measure the two forces
+InfoNCE balances.
+
+Where each is taught: ``info_nce``, ``alignment``, ``uniformity``: chapter "InfoNCE and
+temperature"; ``nt_xent``: "SimCLR intuition"; ``simcse_loss``: "SimCSE";
+``supcon_loss``: "SCL fine-tuning".
+
+Conventions: embeddings are ``(B, D)`` tensors; similarities are computed in float32
+(float64 when the inputs are float64) so that half-precision inputs at small temperatures
+stay finite; every loss checks its inputs and raises ``ValueError``/``TypeError`` naming
+the offending argument rather than returning NaN.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "similarity",
+    "info_nce",
+    "nt_xent",
+    "simcse_loss",
+    "supcon_loss",
+    "alignment",
+    "uniformity",
+]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# --------------------------------------------------------------------------- checks
+def _check_temperature(temperature: float, name: str = "temperature") -> float:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(temperature).__name__}")
+    if not math.isfinite(temperature) or temperature <= 0:
+        raise ValueError(f"{name} must be a positive finite number, got {temperature}")
+    return float(temperature)
+
+
+def _check_matrix(x: Tensor, name: str, min_rows: int = 1) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must have shape (B, D), got shape {tuple(x.shape)}")
+    if x.shape[0] < min_rows:
+        raise ValueError(f"{name} must hold at least {min_rows} rows, got {x.shape[0]}")
+
+
+def _check_pair(z1: Tensor, z2: Tensor, names: tuple[str, str] = ("z1", "z2")) -> None:
+    _check_matrix(z1, names[0], min_rows=2)
+    _check_matrix(z2, names[1], min_rows=2)
+    if z1.shape != z2.shape:
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same shape (B, D), "
+            f"got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
+
+
+def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return per_anchor.mean()
+    if reduction == "sum":
+        return per_anchor.sum()
+    return per_anchor
+
+
+# --------------------------------------------------------------------------- core
+def similarity(query: Tensor, keys: Tensor, normalize: bool = True) -> Tensor:
+    r"""Similarity matrix :math:`S_{ij} = s(q_i, k_j)`, shape ``(B, K)``.
+
+    Cosine similarity :math:`q_i^\top k_j / (\lVert q_i\rVert \lVert k_j\rVert)` when
+    ``normalize`` is true, the plain dot product otherwise. Computed in float32 (float64
+    for float64 inputs), whatever the input precision.
+    """
+    dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
+    q, k = query.to(dtype), keys.to(dtype)
+    if normalize:
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+    return q @ k.T
+
+
+def info_nce(
+    query: Tensor,
+    keys: Tensor,
+    positive_idx: Tensor,
+    temperature: float,
+    *,
+    key_mask: Tensor | None = None,
+    normalize: bool = True,
+    reduction: str = "mean",
+) -> Tensor:
+    r"""InfoNCE: a softmax classifier that must pick each query's positive among the keys.
+
+    For query :math:`q_i`, keys :math:`k_1 \dots k_K` and positive :math:`p_i`,
+
+    .. math::
+        \ell_i = -\log \frac{\exp(s(q_i, k_{p_i}) / \tau)}
+                            {\sum_{j \notin M_i} \exp(s(q_i, k_j) / \tau)}
+
+    where :math:`s` is cosine similarity (``normalize=True``) or the dot product, and
+    :math:`M_i` the keys excluded for query :math:`i` by ``key_mask`` (e.g. the query
+    itself when queries and keys are the same views). With several positives per query
+    (``positive_idx`` a boolean mask :math:`P(i)`), the loss averages over them, as in
+    Khosla et al.'s :math:`\mathcal{L}^{sup}_{out}`:
+    :math:`\ell_i = -\frac{1}{|P(i)|}\sum_{p \in P(i)} \log \frac{\exp(s_{ip}/\tau)}{\sum_{j \notin M_i} \exp(s_{ij}/\tau)}`.
+
+    Oord et al. (2018), "Representation Learning with Contrastive Predictive Coding".
+    Taught in the chapter "InfoNCE and temperature".
+
+    Args:
+        query: ``(B, D)`` anchors.
+        keys: ``(K, D)`` candidates, ``K >= 2`` (one positive and at least one negative).
+        positive_idx: ``(B,)`` integer index of each query's positive in ``keys``, or a
+            ``(B, K)`` boolean mask of positives (every row needs at least one).
+        temperature: :math:`\tau > 0`.
+        key_mask: optional ``(B, K)`` boolean, ``True`` where a key is left out of query
+            ``i``'s denominator. A positive may not be masked.
+        normalize: cosine similarity if true, dot product otherwise.
+        reduction: ``"mean"`` over queries, ``"sum"``, or ``"none"`` for the ``(B,)`` losses.
+
+    Returns:
+        The loss, a scalar (or ``(B,)`` with ``reduction="none"``), float32 or float64.
+
+    Example:
+        >>> q, k = torch.randn(4, 8), torch.randn(6, 8)
+        >>> info_nce(q, k, torch.tensor([0, 1, 2, 3]), temperature=0.1).shape
+        torch.Size([])
+    """
+    tau = _check_temperature(temperature)
+    _check_matrix(query, "query")
+    _check_matrix(keys, "keys", min_rows=2)
+    if query.shape[1] != keys.shape[1]:
+        raise ValueError(
+            f"query and keys must have the same feature size D, got {query.shape[1]} and {keys.shape[1]}"
+        )
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
+    B, K = query.shape[0], keys.shape[0]
+    pos_mask = _positive_mask(positive_idx, B, K, query.device)
+    logits = similarity(query, keys, normalize) / tau
+    if key_mask is not None:
+        if not isinstance(key_mask, Tensor) or key_mask.dtype != torch.bool or key_mask.shape != (B, K):
+            raise ValueError(f"key_mask must be a boolean tensor of shape ({B}, {K})")
+        if (key_mask & pos_mask).any():
+            raise ValueError("key_mask excludes a positive key; a positive must stay in the denominator")
+        logits = logits.masked_fill(key_mask, float("-inf"))
+    log_prob = torch.log_softmax(logits, dim=1)
+    per_anchor = -torch.where(pos_mask, log_prob, 0.0).sum(1) / pos_mask.sum(1)
+    return _reduce(per_anchor, reduction)
+
+
+def _positive_mask(positive_idx: Tensor, B: int, K: int, device: torch.device) -> Tensor:
+    """Turn ``positive_idx`` (indices or a boolean mask) into a checked ``(B, K)`` mask."""
+    if not isinstance(positive_idx, Tensor):
+        raise TypeError(f"positive_idx must be a torch.Tensor, got {type(positive_idx).__name__}")
+    if positive_idx.dtype == torch.bool:
+        if positive_idx.shape != (B, K):
+            raise ValueError(
+                f"positive_idx as a mask must have shape ({B}, {K}), got {tuple(positive_idx.shape)}"
+            )
+        if not positive_idx.any(1).all():
+            raise ValueError("positive_idx mask has a query without any positive")
+        return positive_idx.to(device)
+    if positive_idx.is_floating_point() or positive_idx.is_complex():
+        raise TypeError(f"positive_idx must hold integers or booleans, got dtype {positive_idx.dtype}")
+    if positive_idx.shape != (B,):
+        raise ValueError(f"positive_idx must have shape ({B},), got {tuple(positive_idx.shape)}")
+    if ((positive_idx < 0) | (positive_idx >= K)).any():
+        raise ValueError(f"positive_idx must lie in [0, {K}), got values outside that range")
+    return F.one_hot(positive_idx.to(device), K).bool()
+
+
+# --------------------------------------------------------------------------- methods
+def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
+    r"""SimCLR's NT-Xent: InfoNCE over the 2N views of a batch.
+
+    Stack the views, :math:`z = [z^{(1)}; z^{(2)}]` with :math:`2N` rows; the positive of
+    row :math:`i` is :math:`i+N` (and of :math:`i+N`, :math:`i`); every other row of the
+    batch is a negative and self-similarity is left out:
+
+    .. math::
+        \mathcal{L} = \frac{1}{2N} \sum_{i=1}^{2N} -\log
+        \frac{\exp(\cos(z_i, z_{p(i)})/\tau)}{\sum_{k \ne i} \exp(\cos(z_i, z_k)/\tau)}
+
+    Chen et al. (2020), "A Simple Framework for Contrastive Learning of Visual
+    Representations". Taught in the chapter "SimCLR intuition".
+
+    Args:
+        z1, z2: ``(N, D)`` projections of the two views, ``N >= 2``.
+        temperature: :math:`\tau > 0` (SimCLR uses 0.5 at small batch, 0.1 at large).
+    """
+    _check_pair(z1, z2)
+    n = z1.shape[0]
+    z = torch.cat([z1, z2])
+    idx = torch.arange(n, device=z.device)
+    positive = torch.cat([idx + n, idx])
+    self_pair = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    return info_nce(z, z, positive, temperature, key_mask=self_pair)
+
+
+def simcse_loss(
+    z1: Tensor, z2: Tensor, temperature: float = 0.05, hard_negatives: Tensor | None = None
+) -> Tensor:
+    r"""SimCSE's loss: sentence :math:`i`'s first view must pick its own second view.
+
+    .. math::
+        \ell_i = -\log \frac{e^{\cos(z_{1,i}, z_{2,i})/\tau}}
+        {\sum_{j=1}^{N} e^{\cos(z_{1,i}, z_{2,j})/\tau} + \sum_{j=1}^{N} e^{\cos(z_{1,i}, h_j)/\tau}}
+
+    The second sum is present only with ``hard_negatives`` (supervised SimCSE: ``h_j`` is the
+    contradiction of premise ``j``, a negative for every anchor). As in the official code,
+    the loss is one-directional (anchors are ``z1``) and averaged over the batch.
+
+    Gao, Yao & Chen (2021), "SimCSE: Simple Contrastive Learning of Sentence Embeddings".
+    Taught in the chapter "SimCSE".
+
+    Args:
+        z1, z2: ``(N, D)`` the two views (two dropout passes, or premise and entailment).
+        temperature: :math:`\tau > 0`, 0.05 in the paper.
+        hard_negatives: optional ``(N, D)`` hard negatives.
+    """
+    _check_pair(z1, z2)
+    keys = z2
+    if hard_negatives is not None:
+        _check_pair(z1, hard_negatives, ("z1", "hard_negatives"))
+        keys = torch.cat([z2, hard_negatives])
+    positive = torch.arange(z1.shape[0], device=z1.device)
+    return info_nce(z1, keys, positive, temperature)
+
+
+def supcon_loss(features: Tensor, labels: Tensor, temperature: float = 0.07) -> Tensor:
+    r"""Supervised contrastive loss :math:`\mathcal{L}^{sup}_{out}` (Khosla et al., 2020).
+
+    Every example with the same label is a positive:
+
+    .. math::
+        \mathcal{L} = \frac{1}{|A'|}\sum_{i \in A'} \frac{-1}{|P(i)|} \sum_{p \in P(i)}
+        \log \frac{\exp(\cos(z_i, z_p)/\tau)}{\sum_{a \ne i} \exp(\cos(z_i, z_a)/\tau)}
+
+    with :math:`P(i)` the other examples (all views) labelled :math:`y_i`, and :math:`A'`
+    the anchors that have at least one positive; anchors without one are left out. This is
+    the form Gunel et al. (2021) add to cross-entropy for fine-tuning (one view per example).
+    Features are L2-normalised here. Khosla et al.'s code also multiplies by
+    :math:`\tau/\tau_{base}`, which is 1 at their defaults and omitted.
+
+    Taught in the chapter "SCL fine-tuning".
+
+    Args:
+        features: ``(B, D)`` embeddings, or ``(B, V, D)`` with ``V`` views per example.
+        labels: ``(B,)`` integer class labels.
+        temperature: :math:`\tau > 0`.
+
+    Raises:
+        ValueError: if no anchor has a positive (every label occurs once with one view).
+    """
+    if not isinstance(features, Tensor):
+        raise TypeError(f"features must be a torch.Tensor, got {type(features).__name__}")
+    if features.dim() == 3:
+        views = features.shape[1]
+        features = features.transpose(0, 1).reshape(-1, features.shape[2])  # view-major
+    elif features.dim() == 2:
+        views = 1
+    else:
+        raise ValueError(f"features must have shape (B, D) or (B, V, D), got {tuple(features.shape)}")
+    _check_matrix(features, "features", min_rows=2)
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
+        raise TypeError("labels must be an integer torch.Tensor")
+    n = features.shape[0] // views
+    if labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},) to match features, got {tuple(labels.shape)}")
+    labels = labels.to(features.device).repeat(views)
+    self_pair = torch.eye(len(labels), dtype=torch.bool, device=features.device)
+    positives = (labels[:, None] == labels[None, :]) & ~self_pair
+    has_positive = positives.any(1)
+    if not has_positive.any():
+        raise ValueError("supcon_loss needs at least one anchor with a positive: every label occurs once")
+    anchors = features[has_positive]
+    return info_nce(
+        anchors,
+        features,
+        positives[has_positive],
+        temperature,
+        key_mask=self_pair[has_positive],
+    )
+
+
+# --------------------------------------------------------------------------- geometry
+def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
+    r"""Alignment of positive pairs: :math:`\mathbb{E}\,\lVert x_i - y_i \rVert_2^{\alpha}`.
+
+    Lower is better (positives closer). ``x`` and ``y`` are expected to be L2-normalised,
+    as in Wang & Isola (2020), "Understanding Contrastive Representation Learning through
+    Alignment and Uniformity on the Hypersphere". Taught in "InfoNCE and temperature".
+
+    Args:
+        x, y: ``(N, D)`` embeddings of the two sides of ``N`` positive pairs.
+        alpha: exponent :math:`\alpha > 0` (2 in the paper).
+    """
+    _check_temperature(alpha, "alpha")
+    _check_matrix(x, "x")
+    _check_matrix(y, "y")
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    return torch.linalg.vector_norm(x - y, dim=1).pow(alpha).mean()
+
+
+def uniformity(x: Tensor, t: float = 2) -> Tensor:
+    r"""Uniformity: :math:`\log \mathbb{E}_{i<j}\, e^{-t \lVert x_i - x_j \rVert_2^2}`.
+
+    Lower is better (features spread over the sphere). It is 0 for collapse (all points
+    equal) and tends to :math:`-2t` (-4 at :math:`t=2`) for unit vectors spread uniformly
+    over a high-dimensional sphere, where pairwise squared distances concentrate at 2. Computed with log-sum-exp and
+    squared distances from the Gram matrix, so identical points have finite gradients.
+    Wang & Isola (2020). Taught in "InfoNCE and temperature".
+
+    Args:
+        x: ``(N, D)`` L2-normalised embeddings, ``N >= 2``.
+        t: :math:`t > 0` (2 in the paper).
+    """
+    _check_temperature(t, "t")
+    _check_matrix(x, "x", min_rows=2)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    x = x.to(dtype)
+    sq_norm = x.pow(2).sum(1)
+    sq_dist = (sq_norm[:, None] + sq_norm[None, :] - 2 * x @ x.T).clamp_min(0)
+    i, j = torch.triu_indices(len(x), len(x), offset=1, device=x.device)
+    pairs = sq_dist[i, j]
+    return torch.logsumexp(-t * pairs, dim=0) - math.log(pairs.numel())

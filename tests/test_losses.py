@@ -1,0 +1,335 @@
+"""Losses against float64 loop references written from each paper's equation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from contrastive_tutorial import losses as L
+
+torch.manual_seed(0)
+
+
+# ------------------------------------------------------------------ slow references
+def cos(a, b):
+    return float(torch.dot(a, b) / (a.norm() * b.norm()))
+
+
+def ref_info_nce(q, k, pos, tau, excluded=None):
+    """Oord et al.: mean_i -log exp(s_ip/tau) / sum_{j not excluded} exp(s_ij/tau)."""
+    total = 0.0
+    for i in range(len(q)):
+        positives = pos[i] if isinstance(pos[i], list) else [pos[i]]
+        denom = sum(
+            math.exp(cos(q[i], k[j]) / tau)
+            for j in range(len(k))
+            if not (excluded and j in excluded[i])
+        )
+        total += -sum(math.log(math.exp(cos(q[i], k[p]) / tau) / denom) for p in positives) / len(positives)
+    return total / len(q)
+
+
+def ref_nt_xent(z1, z2, tau):
+    """Chen et al.: l(i, j) = -log exp(s_ij/tau) / sum_{k != i} exp(s_ik/tau), mean over 2N."""
+    z = torch.cat([z1, z2])
+    n = len(z1)
+    total = 0.0
+    for i in range(2 * n):
+        p = (i + n) % (2 * n)
+        denom = sum(math.exp(cos(z[i], z[k]) / tau) for k in range(2 * n) if k != i)
+        total += -math.log(math.exp(cos(z[i], z[p]) / tau) / denom)
+    return total / (2 * n)
+
+
+def ref_simcse(z1, z2, tau, h=None):
+    """Gao et al. eq. (1) and (5)."""
+    total = 0.0
+    for i in range(len(z1)):
+        denom = sum(math.exp(cos(z1[i], z2[j]) / tau) for j in range(len(z2)))
+        if h is not None:
+            denom += sum(math.exp(cos(z1[i], h[j]) / tau) for j in range(len(h)))
+        total += -math.log(math.exp(cos(z1[i], z2[i]) / tau) / denom)
+    return total / len(z1)
+
+
+def ref_supcon(z, y, tau):
+    """Khosla et al. eq. (2), L_out; anchors without positives left out."""
+    losses = []
+    for i in range(len(z)):
+        P = [p for p in range(len(z)) if p != i and y[p] == y[i]]
+        if not P:
+            continue
+        denom = sum(math.exp(cos(z[i], z[a]) / tau) for a in range(len(z)) if a != i)
+        losses.append(-sum(math.log(math.exp(cos(z[i], z[p]) / tau) / denom) for p in P) / len(P))
+    return sum(losses) / len(losses)
+
+
+def ref_alignment(x, y, alpha):
+    return sum(float((x[i] - y[i]).norm()) ** alpha for i in range(len(x))) / len(x)
+
+
+def ref_uniformity(x, t):
+    vals = [math.exp(-t * float((x[i] - x[j]).norm()) ** 2) for i in range(len(x)) for j in range(i + 1, len(x))]
+    return math.log(sum(vals) / len(vals))
+
+
+def rand(*shape, dtype=torch.float64):
+    return torch.randn(*shape, dtype=dtype)
+
+
+# ------------------------------------------------------------------ against references
+@pytest.mark.parametrize("tau", [0.05, 0.1, 0.5, 2.0])
+def test_info_nce_matches_reference(tau):
+    q, k = rand(5, 7), rand(9, 7)
+    pos = torch.tensor([3, 0, 8, 8, 1])
+    got = L.info_nce(q, k, pos, tau)
+    assert got.dtype == torch.float64
+    assert got.item() == pytest.approx(ref_info_nce(q, k, pos.tolist(), tau), rel=1e-10)
+
+
+def test_info_nce_key_mask_and_multiple_positives():
+    q, k = rand(4, 6), rand(6, 6)
+    mask = torch.zeros(4, 6, dtype=torch.bool)
+    mask[0, 5] = mask[2, 1] = mask[3, 0] = True
+    pos = torch.zeros(4, 6, dtype=torch.bool)
+    pos[0, [1, 2]] = pos[1, 0] = pos[2, [3, 4, 5]] = pos[3, 2] = True
+    got = L.info_nce(q, k, pos, 0.2, key_mask=mask)
+    positives = [[1, 2], [0], [3, 4, 5], [2]]
+    excluded = [{5}, set(), {1}, {0}]
+    assert got.item() == pytest.approx(ref_info_nce(q, k, positives, 0.2, excluded), rel=1e-10)
+
+
+def test_info_nce_dot_product_and_reductions():
+    q, k = rand(3, 4), rand(3, 4)
+    pos = torch.tensor([0, 1, 2])
+    per = L.info_nce(q, k, pos, 1.0, normalize=False, reduction="none")
+    expected = F.cross_entropy(q @ k.T, pos, reduction="none")
+    torch.testing.assert_close(per, expected)
+    torch.testing.assert_close(L.info_nce(q, k, pos, 1.0, normalize=False, reduction="sum"), expected.sum())
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_nt_xent_matches_reference(tau):
+    z1, z2 = rand(6, 5), rand(6, 5)
+    assert L.nt_xent(z1, z2, tau).item() == pytest.approx(ref_nt_xent(z1, z2, tau), rel=1e-10)
+
+
+def test_simcse_matches_reference_with_and_without_hard_negatives():
+    z1, z2, h = rand(5, 8), rand(5, 8), rand(5, 8)
+    assert L.simcse_loss(z1, z2).item() == pytest.approx(ref_simcse(z1, z2, 0.05), rel=1e-10)
+    got = L.simcse_loss(z1, z2, 0.05, hard_negatives=h)
+    assert got.item() == pytest.approx(ref_simcse(z1, z2, 0.05, h), rel=1e-10)
+    # hard negatives only add terms to the denominator: the loss can only grow
+    assert got > L.simcse_loss(z1, z2)
+
+
+def test_simcse_equals_official_cross_entropy_form():
+    """The official code: CrossEntropy(cos(z1_i, z2_j) / tau, labels = arange(N))."""
+    z1, z2 = rand(7, 4), rand(7, 4)
+    sim = F.cosine_similarity(z1[:, None], z2[None, :], dim=-1) / 0.05
+    torch.testing.assert_close(L.simcse_loss(z1, z2), F.cross_entropy(sim, torch.arange(7)))
+
+
+def test_supcon_matches_reference_and_skips_anchors_without_positives():
+    z = rand(8, 5)
+    y = torch.tensor([0, 1, 0, 2, 1, 1, 3, 0])  # labels 2 and 3 have no positive
+    got = L.supcon_loss(z, y, 0.1)
+    assert got.item() == pytest.approx(ref_supcon(z, y.tolist(), 0.1), rel=1e-10)
+
+
+def test_supcon_with_views_equals_flattened_batch():
+    f = rand(4, 2, 6)
+    y = torch.tensor([0, 1, 0, 2])
+    flat = torch.cat([f[:, 0], f[:, 1]])
+    got = L.supcon_loss(f, y, 0.3)
+    assert got.item() == pytest.approx(ref_supcon(flat, y.tolist() * 2, 0.3), rel=1e-10)
+
+
+def test_supcon_two_views_no_repeated_labels_is_nt_xent():
+    """With distinct labels and two views, the only positive is the other view: NT-Xent."""
+    z1, z2 = rand(5, 4), rand(5, 4)
+    got = L.supcon_loss(torch.stack([z1, z2], 1), torch.arange(5), 0.5)
+    torch.testing.assert_close(got, L.nt_xent(z1, z2, 0.5))
+
+
+@pytest.mark.parametrize("alpha", [1, 2, 3])
+def test_alignment_matches_reference(alpha):
+    x, y = F.normalize(rand(6, 3), dim=1), F.normalize(rand(6, 3), dim=1)
+    assert L.alignment(x, y, alpha).item() == pytest.approx(ref_alignment(x, y, alpha), rel=1e-10)
+
+
+@pytest.mark.parametrize("t", [0.5, 2, 5])
+def test_uniformity_matches_reference_and_pdist_form(t):
+    x = F.normalize(rand(7, 3), dim=1)
+    got = L.uniformity(x, t)
+    assert got.item() == pytest.approx(ref_uniformity(x, t), rel=1e-9)
+    # Wang & Isola's one-liner
+    torch.testing.assert_close(got, torch.pdist(x).pow(2).mul(-t).exp().mean().log())
+
+
+# ------------------------------------------------------------------ gradients
+def test_gradcheck_all_losses():
+    q, k = rand(3, 4, dtype=torch.float64).requires_grad_(), rand(5, 4).requires_grad_()
+    pos = torch.tensor([0, 4, 2])
+    assert torch.autograd.gradcheck(lambda a, b: L.info_nce(a, b, pos, 0.3), (q, k))
+    z1, z2, h = (rand(4, 3).requires_grad_() for _ in range(3))
+    assert torch.autograd.gradcheck(lambda a, b: L.nt_xent(a, b, 0.5), (z1, z2))
+    assert torch.autograd.gradcheck(lambda a, b, c: L.simcse_loss(a, b, 0.1, c), (z1, z2, h))
+    y = torch.tensor([0, 0, 1, 1])
+    assert torch.autograd.gradcheck(lambda a: L.supcon_loss(a, y, 0.2), (z1,))
+    assert torch.autograd.gradcheck(lambda a, b: L.alignment(a, b), (z1, z2))
+    assert torch.autograd.gradcheck(lambda a: L.uniformity(a), (z1,))
+
+
+def test_uniformity_gradient_finite_at_collapse():
+    x = torch.ones(4, 3, dtype=torch.float64).div(3**0.5).requires_grad_()
+    u = L.uniformity(x)
+    u.backward()
+    assert u.item() == pytest.approx(0.0, abs=1e-12)
+    assert torch.isfinite(x.grad).all()
+
+
+def test_info_nce_gradient_weights_negatives_by_softmax():
+    """d loss / d s_ij = (p_ij - 1[j = pos]) / tau: each negative's pull is its softmax weight."""
+    q = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    angles = torch.tensor([0.2, 0.5, 1.0, 2.0], dtype=torch.float64)
+    k = torch.stack([angles.cos(), angles.sin()], 1).requires_grad_()
+    tau = 0.1
+    loss = L.info_nce(q, k, torch.tensor([0]), tau, normalize=False)
+    loss.backward()
+    p = torch.softmax(angles.cos() / tau, 0)
+    # d loss / d k_j = (p_j - 1[j=0]) / tau * q
+    expected = ((p - F.one_hot(torch.tensor(0), 4)) / tau)[:, None] * q
+    torch.testing.assert_close(k.grad, expected)
+
+
+# ------------------------------------------------------------------ behaviour
+def test_small_temperature_approaches_hardest_negative():
+    """As tau -> 0, tau * loss -> max(0, max_neg s - s_pos): only the hardest negative counts."""
+    q, k = F.normalize(rand(1, 5), dim=1), F.normalize(rand(6, 5), dim=1)
+    s = (q @ k.T)[0]
+    pos = int(s.argmin())  # make the positive the least similar: a positive margin
+    hardest = max(float(s[j]) for j in range(6) if j != pos)
+    tau = 1e-3
+    got = tau * L.info_nce(q, k, torch.tensor([pos]), tau).item()
+    assert got == pytest.approx(hardest - float(s[pos]), abs=5 * tau)
+
+
+def test_large_temperature_approaches_uniform_weights():
+    """As tau -> inf, the softmax is uniform and the loss tends to log K."""
+    q, k = rand(4, 5), rand(10, 5)
+    got = L.info_nce(q, k, torch.tensor([0, 1, 2, 3]), 1e6).item()
+    assert got == pytest.approx(math.log(10), rel=1e-5)
+
+
+def test_permutation_equivariance():
+    z1, z2 = rand(6, 4), rand(6, 4)
+    perm = torch.randperm(6)
+    torch.testing.assert_close(L.nt_xent(z1[perm], z2[perm]), L.nt_xent(z1, z2))
+    torch.testing.assert_close(L.simcse_loss(z1[perm], z2[perm]), L.simcse_loss(z1, z2))
+    y = torch.tensor([0, 1, 0, 1, 2, 2])
+    torch.testing.assert_close(L.supcon_loss(z1[perm], y[perm]), L.supcon_loss(z1, y))
+    # permuting keys and re-pointing the positives does not change info_nce
+    q, k = rand(3, 4), rand(5, 4)
+    pos = torch.tensor([4, 0, 2])
+    kperm = torch.randperm(5)
+    inverse = torch.argsort(kperm)
+    torch.testing.assert_close(L.info_nce(q, k[kperm], inverse[pos], 0.2), L.info_nce(q, k, pos, 0.2))
+
+
+def test_nt_xent_symmetric_in_views():
+    z1, z2 = rand(5, 3), rand(5, 3)
+    torch.testing.assert_close(L.nt_xent(z1, z2), L.nt_xent(z2, z1))
+
+
+def test_perfect_alignment_with_well_separated_negatives_gives_small_loss():
+    e = torch.eye(4, dtype=torch.float64)
+    assert L.simcse_loss(e, e, 0.05).item() < 1e-6
+    assert L.alignment(e, e).item() == 0
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_stay_finite_at_small_temperature(dtype):
+    z1 = torch.randn(16, 32).to(dtype)
+    z2 = (z1.float() + 0.01 * torch.randn(16, 32)).to(dtype)
+    for loss in (L.simcse_loss(z1, z2, 0.05), L.nt_xent(z1, z2, 0.05), L.supcon_loss(z1, torch.arange(16) % 4, 0.05)):
+        assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    ref = L.simcse_loss(z1.double(), z2.double(), 0.05).item()
+    assert L.simcse_loss(z1, z2, 0.05).item() == pytest.approx(ref, abs=0.05)
+    z1.requires_grad_()
+    L.simcse_loss(z1, z2, 0.05).backward()
+    assert torch.isfinite(z1.grad.float()).all()
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize("tau", [0, -0.1, float("nan"), float("inf")])
+def test_bad_temperature_raises(tau):
+    z = rand(3, 2)
+    with pytest.raises(ValueError, match="temperature"):
+        L.nt_xent(z, z, tau)
+
+
+def test_temperature_of_wrong_type_raises():
+    z = rand(3, 2)
+    with pytest.raises(TypeError, match="temperature"):
+        L.simcse_loss(z, z, "0.05")
+
+
+def test_mismatched_shapes_raise():
+    with pytest.raises(ValueError, match="z1 and z2"):
+        L.nt_xent(rand(3, 2), rand(4, 2))
+    with pytest.raises(ValueError, match="feature size"):
+        L.info_nce(rand(3, 2), rand(4, 3), torch.tensor([0, 1, 2]), 0.1)
+    with pytest.raises(ValueError, match="hard_negatives"):
+        L.simcse_loss(rand(3, 2), rand(3, 2), hard_negatives=rand(2, 2))
+
+
+def test_wrong_rank_raises():
+    with pytest.raises(ValueError, match=r"z1 must have shape \(B, D\)"):
+        L.simcse_loss(rand(3), rand(3))
+    with pytest.raises(ValueError, match="features"):
+        L.supcon_loss(rand(2, 2, 2, 2), torch.tensor([0, 1]))
+
+
+def test_batch_of_one_raises():
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        L.nt_xent(rand(1, 4), rand(1, 4))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        L.simcse_loss(rand(1, 4), rand(1, 4))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        L.uniformity(rand(1, 4))
+    with pytest.raises(ValueError, match="keys"):
+        L.info_nce(rand(1, 4), rand(1, 4), torch.tensor([0]), 0.1)
+
+
+def test_bad_labels_raise():
+    with pytest.raises(ValueError, match="labels must have shape"):
+        L.supcon_loss(rand(4, 3), torch.tensor([0, 1, 0]))
+    with pytest.raises(TypeError, match="labels"):
+        L.supcon_loss(rand(4, 3), torch.tensor([0.0, 1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="at least one anchor with a positive"):
+        L.supcon_loss(rand(4, 3), torch.arange(4))
+
+
+def test_bad_positive_idx_raises():
+    q, k = rand(2, 3), rand(4, 3)
+    with pytest.raises(ValueError, match="positive_idx must lie"):
+        L.info_nce(q, k, torch.tensor([0, 4]), 0.1)
+    with pytest.raises(ValueError, match=r"positive_idx must have shape \(2,\)"):
+        L.info_nce(q, k, torch.tensor([0, 1, 2]), 0.1)
+    with pytest.raises(TypeError, match="positive_idx"):
+        L.info_nce(q, k, torch.tensor([0.0, 1.0]), 0.1)
+    with pytest.raises(ValueError, match="without any positive"):
+        L.info_nce(q, k, torch.zeros(2, 4, dtype=torch.bool), 0.1)
+    mask = torch.zeros(2, 4, dtype=torch.bool)
+    mask[0, 0] = True
+    with pytest.raises(ValueError, match="excludes a positive"):
+        L.info_nce(q, k, torch.tensor([0, 1]), 0.1, key_mask=mask)
+
+
+def test_integer_embeddings_raise():
+    with pytest.raises(TypeError, match="floating-point"):
+        L.nt_xent(torch.ones(3, 2, dtype=torch.long), torch.ones(3, 2, dtype=torch.long))
