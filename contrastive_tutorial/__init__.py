@@ -1,0 +1,23 @@
+"""Companion package of the book "Contrastive Learning in CV and NLP".
+
+Every method in the book is InfoNCE with different choices; :mod:`.losses` holds that
+core and the methods built on it. :func:`profile` gives a chapter's quick or full settings.
+"""
+
+from . import data, encoders, evaluate, losses, train, views
+from .profiles import CHAPTERS, Profile, device, profile, seed_everything
+
+__version__ = "0.1.0"
+__all__ = [
+    "CHAPTERS",
+    "Profile",
+    "data",
+    "device",
+    "encoders",
+    "evaluate",
+    "losses",
+    "profile",
+    "seed_everything",
+    "train",
+    "views",
+]

@@ -1,0 +1,33 @@
+# Two commands: `make book` builds the website, `make test` runs the unit tests and every
+# chapter notebook. Both create (or reuse) the virtual environment .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+# Without an NVIDIA GPU, take PyTorch's CPU build (a few hundred MB instead of several GB).
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: book test venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi >/dev/null 2>&1; then \
+		$(PY) -m pip install "torch==$(TORCH_VERSION)"; \
+	else \
+		$(PY) -m pip install --retries 1 "torch==$(TORCH_VERSION)" --extra-index-url $(TORCH_CPU_INDEX); \
+	fi
+	$(PY) -m pip install -e ".[book,dev]"
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build -W -n --keep-going .
+	@echo "The website is in _build/html/index.html"
+
+test: $(STAMP)
+	$(PY) -m pytest tests book --nbval-lax --nbval-current-env --durations=10
+
+clean:
+	rm -rf _build .pytest_cache

@@ -1,0 +1,295 @@
+"""Data sets of the book: one loader per data set, the same call in both profiles.
+
+Each loader reads a local copy when one is there (``$CT_DATA_DIR``, or a pip package that
+ships the data) and asks the Hugging Face hub otherwise; ``source="local"`` or
+``source="hub"`` forces one. A source that cannot be had raises
+:class:`SourceUnavailableError` saying what to set or install, never a silent substitute.
+
+``$CT_DATA_DIR`` has the layout of the book's offline data folder::
+
+    sts/semeval/<year>.<set>.test.tsv       score<TAB>sentence1<TAB>sentence2
+    sts/sick/SICK_train.txt, SICK_trial.txt  SICK with relatedness and entailment
+    short_text_clustering/<name>.tsv         label<TAB>text
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from datasets import Dataset
+
+__all__ = [
+    "SourceUnavailableError",
+    "data_dir",
+    "load_sts",
+    "load_sick",
+    "load_short_text_clustering",
+    "load_unlabelled_sentences",
+    "ImageData",
+    "load_images",
+    "STS_TASKS",
+    "SHORT_TEXT_SETS",
+]
+
+
+class SourceUnavailableError(RuntimeError):
+    """A data set or model could be found neither locally nor on the hub."""
+
+
+# task -> (hub id, split on the hub, local glob under sts/ for the test split)
+STS_TASKS: dict[str, tuple[str, str | None]] = {
+    "sts12": ("mteb/sts12-sts", "semeval/2012.*.test.tsv"),
+    "sts13": ("mteb/sts13-sts", "semeval/2013.*.test.tsv"),
+    "sts14": ("mteb/sts14-sts", "semeval/2014.*.test.tsv"),
+    "sts15": ("mteb/sts15-sts", None),
+    "sts16": ("mteb/sts16-sts", None),
+    "stsb": ("sentence-transformers/stsb", None),
+    "sickr": ("mteb/sickr-sts", None),
+}
+_SICK_FILES = {"train": "SICK_train.txt", "validation": "SICK_trial.txt"}
+
+# name -> (classes, online URL or None where no verified public file exists)
+_STC_ONLINE_ROOT = "https://raw.githubusercontent.com/rashadulrakib/short-text-clustering-enhancement/master/data/"
+SHORT_TEXT_SETS: dict[str, tuple[int, str | None]] = {
+    "agnews": (4, None),
+    "searchsnippets": (8, None),
+    "stackoverflow": (20, None),
+    "biomedical": (20, None),
+    "googlenews_ts": (152, None),
+    "googlenews_t": (152, None),
+    "googlenews_s": (152, None),
+    "tweet": (89, _STC_ONLINE_ROOT + "tweet-original-order.txt"),
+}
+
+
+def data_dir() -> Path | None:
+    """The offline data folder named by ``$CT_DATA_DIR``, or ``None`` when it is unset."""
+    value = os.environ.get("CT_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def _check_source(source: str) -> None:
+    if source not in ("auto", "local", "hub"):
+        raise ValueError(f"source must be 'auto', 'local' or 'hub', got {source!r}")
+
+
+def _local_files(relative_glob: str | None) -> list[Path]:
+    root = data_dir()
+    if root is None or relative_glob is None:
+        return []
+    return sorted(root.glob(relative_glob))
+
+
+def _from_hub(what: str, load: Callable[[], Dataset], local_hint: str) -> Dataset:
+    try:
+        return load()
+    except Exception as error:  # the hub raises many types; all mean "not reachable/available"
+        raise SourceUnavailableError(
+            f"could not load {what} from the Hugging Face hub ({type(error).__name__}: {error}). "
+            f"Without network access, {local_hint}"
+        ) from error
+
+
+def _choose(source: str, local: list[Path], what: str, local_hint: str) -> bool:
+    """True to read the local files; raise when ``source='local'`` and there are none."""
+    _check_source(source)
+    if source == "local" and not local:
+        raise SourceUnavailableError(f"no local copy of {what}: {local_hint}")
+    return bool(local) and source != "hub"
+
+
+def _read_columns(path: Path, n_columns: int, skip_header: bool = False) -> list[list[str]]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if (skip_header and number == 0) or not line.strip():
+                continue
+            parts = line.rstrip("\n").split("\t", n_columns - 1)
+            if len(parts) != n_columns:
+                raise ValueError(f"{path}:{number + 1}: expected {n_columns} tab-separated columns")
+            rows.append(parts)
+    return rows
+
+
+# --------------------------------------------------------------------------- STS
+def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
+    """Sentence pairs with gold similarity: columns ``sentence1``, ``sentence2``, ``score``.
+
+    ``task`` is one of ``sts12`` ... ``sts16``, ``stsb``, ``sickr``. Scores keep their
+    source's scale (0-5 for SemEval, 1-5 for SICK-R, 0-1 for the hub's STS-B), which is
+    harmless for the Spearman correlation the book reports. Offline copies: STS12-14 test
+    from ``$CT_DATA_DIR/sts/semeval``; SICK-R ``train``/``validation`` from the SICK files
+    (the SICK test pairs are on the hub only).
+    """
+    if task not in STS_TASKS:
+        raise ValueError(f"task must be one of {sorted(STS_TASKS)}, got {task!r}")
+    hub_id, local_glob = STS_TASKS[task]
+    if task == "sickr" and split in _SICK_FILES:
+        sick = load_sick(split, source="local" if source == "auto" else source)
+        return sick.select_columns(["sentence1", "sentence2", "score"])
+    local = _local_files(local_glob) if split == "test" else []
+    hint = (
+        f"set CT_DATA_DIR to a folder holding sts/{local_glob}"
+        if local_glob
+        else f"{task} {split} has no offline copy; use the full profile with network access"
+    )
+    if _choose(source, local, f"{task} ({split})", hint):
+        rows = [row for path in local for row in _read_columns(path, 3)]
+        return Dataset.from_dict(
+            {
+                "sentence1": [r[1] for r in rows],
+                "sentence2": [r[2] for r in rows],
+                "score": [float(r[0]) for r in rows],
+            }
+        )
+    from datasets import load_dataset
+
+    ds = _from_hub(f"{task} ({hub_id}, split {split})", lambda: load_dataset(hub_id, split=split), hint)
+    return ds.select_columns(["sentence1", "sentence2", "score"])
+
+
+def load_sick(split: str = "train", source: str = "auto") -> Dataset:
+    """SICK pairs with relatedness and entailment label (Marelli et al., 2014).
+
+    Columns ``sentence1``, ``sentence2``, ``score`` (relatedness 1-5) and ``label``
+    (``ENTAILMENT``/``NEUTRAL``/``CONTRADICTION``). Splits ``train`` and ``validation``
+    (SICK's trial set) are read from ``$CT_DATA_DIR/sts/sick``.
+    """
+    if split not in _SICK_FILES:
+        raise ValueError(f"split must be one of {sorted(_SICK_FILES)}, got {split!r}")
+    local = _local_files(f"sts/sick/{_SICK_FILES[split]}")
+    hint = f"set CT_DATA_DIR to a folder holding sts/sick/{_SICK_FILES[split]}"
+    _check_source(source)
+    if source == "hub" or not local:
+        raise SourceUnavailableError(f"SICK {split} is read from a local copy only: {hint}")
+    rows = _read_columns(local[0], 5, skip_header=True)
+    return Dataset.from_dict(
+        {
+            "sentence1": [r[1] for r in rows],
+            "sentence2": [r[2] for r in rows],
+            "score": [float(r[3]) for r in rows],
+            "label": [r[4] for r in rows],
+        }
+    )
+
+
+# --------------------------------------------------------------------------- clustering
+def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
+    """One of the eight short-text clustering sets SCCL uses: columns ``text``, ``label``.
+
+    Read from ``$CT_DATA_DIR/short_text_clustering/<name>.tsv`` (``label<TAB>text``); the
+    hub fallback downloads the same public file where one is known.
+    """
+    if name not in SHORT_TEXT_SETS:
+        raise ValueError(f"name must be one of {sorted(SHORT_TEXT_SETS)}, got {name!r}")
+    local = _local_files(f"short_text_clustering/{name}.tsv")
+    url = SHORT_TEXT_SETS[name][1]
+    hint = f"set CT_DATA_DIR to a folder holding short_text_clustering/{name}.tsv"
+    if _choose(source, local, name, hint):
+        rows = _read_columns(local[0], 2)
+    else:
+        if url is None:
+            raise SourceUnavailableError(f"{name} has no verified online source yet: {hint}")
+        from datasets import load_dataset
+
+        raw = _from_hub(name, lambda: load_dataset("text", data_files=url, split="train"), hint)
+        rows = [line.split("\t", 1) for line in raw["text"] if line.strip()]
+    return Dataset.from_dict({"text": [r[1] for r in rows], "label": [int(r[0]) for r in rows]})
+
+
+# --------------------------------------------------------------------------- sentences
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
+
+
+def _gensim_sentences(filename: str) -> list[str]:
+    try:
+        from gensim.test.utils import datapath
+    except ImportError as error:
+        raise SourceUnavailableError(
+            "the quick profile's offline corpus comes with gensim: pip install 'contrastive-tutorial[offline]'"
+        ) from error
+    with open(datapath(filename), encoding="utf-8") as handle:
+        return [s.strip() for doc in handle for s in _SENTENCE_END.split(doc) if s.strip()]
+
+
+def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: int = 4) -> Dataset:
+    """Unlabelled sentences for unsupervised training: column ``text``.
+
+    ``wiki1m``: the one million Wikipedia sentences of SimCSE, from the hub
+    (``princeton-nlp/datasets-for-simcse``). ``lee_background``: gensim's copy of the Lee
+    news corpus (300 Australian news articles) split into sentences, offline.
+    Sentences shorter than ``min_words`` words are dropped; ``limit`` keeps the first ones.
+    """
+    if name == "lee_background":
+        sentences = _gensim_sentences("lee_background.cor")
+    elif name == "wiki1m":
+        from datasets import load_dataset
+
+        url = "hf://datasets/princeton-nlp/datasets-for-simcse/wiki1m_for_simcse.txt"
+        raw = _from_hub(
+            "wiki1m", lambda: load_dataset("text", data_files=url, split="train"), "use the quick profile's lee_background"
+        )
+        sentences = raw["text"]
+    else:
+        raise ValueError(f"name must be 'wiki1m' or 'lee_background', got {name!r}")
+    sentences = [s for s in sentences if len(s.split()) >= min_words]
+    return Dataset.from_dict({"text": sentences[:limit] if limit else sentences})
+
+
+# --------------------------------------------------------------------------- images
+@dataclass
+class ImageData:
+    """Image classification data as tensors: ``uint8`` images ``(N, C, H, W)``, labels ``(N,)``."""
+
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    classes: Sequence[str]
+
+    def __repr__(self) -> str:
+        n, c, h, w = self.train_images.shape
+        return (
+            f"ImageData({n} train / {len(self.test_images)} test images of {c}x{h}x{w}, "
+            f"{len(self.classes)} classes)"
+        )
+
+
+def load_images(name: str, test_fraction: float = 0.3, seed: int = 0) -> ImageData:
+    """Images for the vision chapters.
+
+    ``digits``: scikit-learn's bundled 1,797 handwritten 8x8 digits (offline), split
+    ``test_fraction`` stratified with ``seed``. ``cifar10``: CIFAR-10's 50,000/10,000
+    32x32 colour images from the hub (``uoft-cs/cifar10``).
+    """
+    if name == "digits":
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        digits = load_digits()
+        images = np.round(digits.images * (255 / 16)).astype(np.uint8)[:, None]
+        tr_x, te_x, tr_y, te_y = train_test_split(
+            images, digits.target, test_size=test_fraction, stratify=digits.target, random_state=seed
+        )
+        return ImageData(
+            torch.from_numpy(tr_x), torch.from_numpy(tr_y), torch.from_numpy(te_x), torch.from_numpy(te_y),
+            [str(d) for d in range(10)],
+        )
+    if name == "cifar10":
+        from datasets import load_dataset
+
+        ds = _from_hub("CIFAR-10 (uoft-cs/cifar10)", lambda: load_dataset("uoft-cs/cifar10"), "use the 'digits' data")
+
+        def to_tensors(split: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+            images = np.stack([np.asarray(img, dtype=np.uint8) for img in split["img"]])
+            return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.tensor(split["label"])
+
+        (tr_x, tr_y), (te_x, te_y) = to_tensors(ds["train"]), to_tensors(ds["test"])
+        return ImageData(tr_x, tr_y, te_x, te_y, ds["train"].features["label"].names)
+    raise ValueError(f"name must be 'digits' or 'cifar10', got {name!r}")

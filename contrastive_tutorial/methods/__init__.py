@@ -1,0 +1,1 @@
+"""Per-chapter pieces that are not generic: one module per method."""

