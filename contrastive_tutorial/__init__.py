@@ -4,6 +4,12 @@ Every method in the book is InfoNCE with different choices; :mod:`.losses` holds
 core and the methods built on it. :func:`profile` gives a chapter's quick or full settings.
 """
 
+import warnings
+
+# The book keeps ipywidgets out of its build (widgets do not render in a static page), so
+# tqdm.auto's hint to install them, raised when datasets/transformers import it, is noise.
+warnings.filterwarnings("ignore", message="IProgress not found")
+
 from . import data, encoders, evaluate, losses, train, views
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 

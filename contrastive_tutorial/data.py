@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,15 +43,21 @@ class SourceUnavailableError(RuntimeError):
     """A data set or model could be found neither locally nor on the hub."""
 
 
-# task -> (hub id, split on the hub, local glob under sts/ for the test split)
+# task -> (hub id, glob of the local test files under $CT_DATA_DIR, or None)
 STS_TASKS: dict[str, tuple[str, str | None]] = {
-    "sts12": ("mteb/sts12-sts", "semeval/2012.*.test.tsv"),
-    "sts13": ("mteb/sts13-sts", "semeval/2013.*.test.tsv"),
-    "sts14": ("mteb/sts14-sts", "semeval/2014.*.test.tsv"),
+    "sts12": ("mteb/sts12-sts", "sts/semeval/2012.*.test.tsv"),
+    "sts13": ("mteb/sts13-sts", "sts/semeval/2013.*.test.tsv"),
+    "sts14": ("mteb/sts14-sts", "sts/semeval/2014.*.test.tsv"),
     "sts15": ("mteb/sts15-sts", None),
     "sts16": ("mteb/sts16-sts", None),
     "stsb": ("sentence-transformers/stsb", None),
     "sickr": ("mteb/sickr-sts", None),
+}
+# The subsets SentEval evaluates (STS13's licensed SMT subset is absent everywhere).
+_STS_SUBSETS = {
+    "sts12": ("MSRpar", "MSRvid", "SMTeuroparl", "OnWN", "SMTnews"),
+    "sts13": ("FNWN", "headlines", "OnWN"),
+    "sts14": ("deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"),
 }
 _SICK_FILES = {"train": "SICK_train.txt", "validation": "SICK_trial.txt"}
 
@@ -125,7 +132,8 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
     source's scale (0-5 for SemEval, 1-5 for SICK-R, 0-1 for the hub's STS-B), which is
     harmless for the Spearman correlation the book reports. Offline copies: STS12-14 test
     from ``$CT_DATA_DIR/sts/semeval``; SICK-R ``train``/``validation`` from the SICK files
-    (the SICK test pairs are on the hub only).
+    (the SICK test pairs are on the hub only). A local copy that lacks one of the subsets
+    SentEval evaluates (the book's offline folder has no STS12 MSRvid) is used with a warning.
     """
     if task not in STS_TASKS:
         raise ValueError(f"task must be one of {sorted(STS_TASKS)}, got {task!r}")
@@ -135,11 +143,19 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
         return sick.select_columns(["sentence1", "sentence2", "score"])
     local = _local_files(local_glob) if split == "test" else []
     hint = (
-        f"set CT_DATA_DIR to a folder holding sts/{local_glob}"
+        f"set CT_DATA_DIR to a folder holding {local_glob}"
         if local_glob
         else f"{task} {split} has no offline copy; use the full profile with network access"
     )
     if _choose(source, local, f"{task} ({split})", hint):
+        found = {path.name.split(".")[1] for path in local}
+        missing = [name for name in _STS_SUBSETS.get(task, ()) if name not in found]
+        if missing:
+            warnings.warn(
+                f"the local copy of {task} lacks the subset(s) {missing}; scores are not comparable "
+                f"with the full {task} (use source='hub' for it)",
+                stacklevel=2,
+            )
         rows = [row for path in local for row in _read_columns(path, 3)]
         return Dataset.from_dict(
             {

