@@ -8,6 +8,8 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+MATHJAX := .mathjax/static/mathjax/tex-mml-chtml.js
+
 .PHONY: book test venv clean
 
 venv: $(STAMP)
@@ -22,7 +24,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[book,dev]"
 	touch $(STAMP)
 
-book: $(STAMP)
+# MathJax 3 from the npm registry, served with the website so that math renders offline.
+$(MATHJAX):
+	npm install --no-audit --no-fund --silent --prefix .mathjax mathjax@3
+	rm -rf .mathjax/static && mkdir -p .mathjax/static
+	cp -r .mathjax/node_modules/mathjax/es5 .mathjax/static/mathjax
+
+book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The website is in _build/html/index.html"
 
@@ -30,4 +38,4 @@ test: $(STAMP)
 	$(PY) -m pytest tests book --nbval-lax --nbval-current-env --durations=10
 
 clean:
-	rm -rf _build .pytest_cache
+	rm -rf _build .pytest_cache .mathjax
