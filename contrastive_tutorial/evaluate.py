@@ -35,13 +35,16 @@ def embed(
     return torch.cat(out)
 
 
-def _check_split(features: Tensor, labels: Tensor, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_split(features: Tensor, labels: Tensor, name: str) -> None:
     if features.dim() != 2:
         raise ValueError(f"{name}_features must have shape (N, D), got {tuple(features.shape)}")
     if labels.shape != (features.shape[0],):
         raise ValueError(
             f"{name}_labels must have shape ({features.shape[0]},) to match {name}_features, got {tuple(labels.shape)}"
         )
+
+
+def _to_numpy(features: Tensor, labels: Tensor) -> tuple[np.ndarray, np.ndarray]:
     return features.detach().cpu().double().numpy(), labels.detach().cpu().numpy()
 
 
@@ -53,8 +56,9 @@ def linear_probe_accuracy(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    x_tr, y_tr = _check_split(train_features, train_labels, "train")
-    x_te, y_te = _check_split(test_features, test_labels, "test")
+    _check_split(train_features, train_labels, "train")
+    _check_split(test_features, test_labels, "test")
+    (x_tr, y_tr), (x_te, y_te) = _to_numpy(train_features, train_labels), _to_numpy(test_features, test_labels)
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     probe.fit(x_tr, y_tr)
     return float(probe.score(x_te, y_te))
