@@ -30,8 +30,10 @@ __all__ = [
     "data_dir",
     "load_sts",
     "load_sick",
+    "load_nli_triples",
     "load_short_text_clustering",
     "load_unlabelled_sentences",
+    "load_documents",
     "ImageData",
     "load_images",
     "STS_TASKS",
@@ -156,12 +158,13 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
                 f"with the full {task} (use source='hub' for it)",
                 stacklevel=2,
             )
-        rows = [row for path in local for row in _read_columns(path, 3)]
+        rows = [(path.name.split(".")[1], row) for path in local for row in _read_columns(path, 3)]
         return Dataset.from_dict(
             {
-                "sentence1": [r[1] for r in rows],
-                "sentence2": [r[2] for r in rows],
-                "score": [float(r[0]) for r in rows],
+                "sentence1": [r[1] for _, r in rows],
+                "sentence2": [r[2] for _, r in rows],
+                "score": [float(r[0]) for _, r in rows],
+                "subset": [name for name, _ in rows],
             }
         )
     from datasets import load_dataset
@@ -195,6 +198,50 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
     )
 
 
+def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") -> Dataset:
+    """(premise, entailment, contradiction) triples for supervised SimCSE: columns ``anchor``, ``positive``, ``negative``.
+
+    ``all-nli``: SNLI + MultiNLI as triples, from the hub (``sentence-transformers/all-nli``,
+    subset ``triplet``; the data SimCSE trains on). ``sick``: built offline from SICK train,
+    where each premise that entails a hypothesis and contradicts some sentence (SICK labels a
+    contradiction in one direction; it holds in both) gives one triple per entailment, its
+    contradiction chosen round-robin (SimCSE also keeps one contradiction per premise):
+    259 triples. SICK is small and its hypotheses are
+    rewrites of the premise, so it teaches the recipe, not the paper's numbers.
+    """
+    if name == "sick":
+        sick = load_sick("train", source="local" if source == "auto" else source)
+        entails: dict[str, list[str]] = {}
+        contradicts: dict[str, list[str]] = {}
+        for a, b, label in zip(sick["sentence1"], sick["sentence2"], sick["label"]):
+            if label == "ENTAILMENT":
+                entails.setdefault(a, []).append(b)
+            elif label == "CONTRADICTION":  # contradiction is symmetric: use both directions
+                contradicts.setdefault(a, []).append(b)
+                contradicts.setdefault(b, []).append(a)
+        triples = [
+            (premise, positive, contradicts[premise][i % len(contradicts[premise])])
+            for premise, positives in entails.items()
+            if premise in contradicts
+            for i, positive in enumerate(positives)
+        ]
+        ds = Dataset.from_dict({k: [t[i] for t in triples] for i, k in enumerate(("anchor", "positive", "negative"))})
+    elif name == "all-nli":
+        from datasets import load_dataset
+
+        _check_source(source)
+        if source == "local":
+            raise SourceUnavailableError("all-nli has no local copy; use name='sick' offline")
+        ds = _from_hub(
+            "all-nli (sentence-transformers/all-nli, triplet)",
+            lambda: load_dataset("sentence-transformers/all-nli", "triplet", split="train"),
+            "use name='sick' (the quick profile's offline NLI triples)",
+        )
+    else:
+        raise ValueError(f"name must be 'all-nli' or 'sick', got {name!r}")
+    return ds.select(range(min(limit, len(ds)))) if limit else ds
+
+
 # --------------------------------------------------------------------------- clustering
 def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
     """One of the eight short-text clustering sets SCCL uses: columns ``text``, ``label``.
@@ -223,15 +270,18 @@ def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 
 
-def _gensim_sentences(filename: str) -> list[str]:
+def load_documents(name: str = "lee_background") -> list[str]:
+    """Whole documents for span sampling (DeCLUTR): ``lee_background``, gensim's 300 news articles, offline."""
+    if name != "lee_background":
+        raise ValueError(f"name must be 'lee_background', got {name!r}")
     try:
         from gensim.test.utils import datapath
     except ImportError as error:
         raise SourceUnavailableError(
             "the quick profile's offline corpus comes with gensim: pip install 'contrastive-tutorial[offline]'"
         ) from error
-    with open(datapath(filename), encoding="utf-8") as handle:
-        return [s.strip() for doc in handle for s in _SENTENCE_END.split(doc) if s.strip()]
+    with open(datapath("lee_background.cor"), encoding="utf-8") as handle:
+        return [line.strip() for line in handle if line.strip()]
 
 
 def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: int = 4) -> Dataset:
@@ -243,7 +293,7 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     Sentences shorter than ``min_words`` words are dropped; ``limit`` keeps the first ones.
     """
     if name == "lee_background":
-        sentences = _gensim_sentences("lee_background.cor")
+        sentences = [s.strip() for doc in load_documents(name) for s in _SENTENCE_END.split(doc) if s.strip()]
     elif name == "wiki1m":
         from datasets import load_dataset
 

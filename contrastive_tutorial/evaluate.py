@@ -1,7 +1,9 @@
-"""Evaluation of frozen representations: embedding a data set, linear probe, kNN.
+"""Evaluation of frozen representations: linear probe and kNN for images, STS for sentences.
 
 A good self-supervised encoder makes classes linearly separable (linear probe) and
 puts same-class examples near each other (kNN), without ever seeing a label in training.
+A good sentence encoder ranks sentence pairs by cosine similarity the way people rank
+them by meaning (STS, Spearman's correlation), with no regressor trained on top.
 """
 
 from __future__ import annotations
@@ -9,9 +11,20 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from collections.abc import Callable, Sequence
+
 from torch import Tensor, nn
 
-__all__ = ["embed", "linear_probe_accuracy", "knn_accuracy"]
+__all__ = [
+    "embed",
+    "linear_probe_accuracy",
+    "knn_accuracy",
+    "spearman",
+    "mean_cosine",
+    "sts_tasks",
+    "evaluate_sts",
+    "sts_table",
+]
 
 
 @torch.no_grad()
@@ -77,3 +90,149 @@ def knn_accuracy(
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
     votes = F.one_hot(neighbours.long(), n_classes).sum(1)
     return float((votes.argmax(1) == test_labels.to(votes.device)).float().mean())
+
+
+# --------------------------------------------------------------------------- STS
+Encode = Callable[[list[str]], "Tensor | np.ndarray"]
+
+
+def spearman(x: Sequence[float] | np.ndarray | Tensor, y: Sequence[float] | np.ndarray | Tensor) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the ranks (ties get their mean rank)."""
+    from scipy.stats import spearmanr
+
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape:
+        raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and {y.shape}")
+    if len(x) < 2:
+        raise ValueError(f"spearman needs at least 2 pairs, got {len(x)}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite (an encoder returned NaN or inf?)")
+    if np.ptp(x) == 0 or np.ptp(y) == 0:
+        raise ValueError("spearman is undefined when x or y is constant (a collapsed encoder?)")
+    return float(spearmanr(x, y).statistic)
+
+
+def mean_cosine(x: Tensor) -> float:
+    r"""Average cosine similarity of distinct pairs, :math:`\frac{1}{N(N-1)}\sum_{i \ne j} \cos(x_i, x_j)`.
+
+    Near 0 for directions spread over the sphere; near 1 when all vectors crowd into a narrow
+    cone (the anisotropy of raw language-model sentence vectors, Ethayarajh 2019).
+    """
+    if x.dim() != 2 or x.shape[0] < 2:
+        raise ValueError(f"x must have shape (N, D) with N >= 2, got {tuple(x.shape)}")
+    z = F.normalize(x.double(), dim=1)
+    total = z.sum(0)
+    n = z.shape[0]
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+def sts_tasks(tasks: Sequence[str], split: str = "test", source: str = "auto", max_pairs: int | None = None, seed: int = 0):
+    """Load STS ``tasks`` as ``{task: Dataset}``; ``max_pairs`` keeps a fixed random sample of each.
+
+    The quick profile samples pairs to stay within its time budget; its scores are then
+    estimates of the full task's (the book prints how many pairs each one used).
+    """
+    from .data import load_sts
+
+    loaded = {}
+    for task in tasks:
+        ds = load_sts(task, split=split, source=source)
+        if max_pairs is not None and len(ds) > max_pairs:
+            rng = np.random.default_rng(seed)
+            ds = ds.select(sorted(rng.choice(len(ds), max_pairs, replace=False).tolist()))
+        loaded[task] = ds
+    return loaded
+
+
+def _as_matrix(out, n: int) -> Tensor:
+    vectors = out.detach().cpu() if isinstance(out, Tensor) else torch.as_tensor(np.asarray(out))
+    if vectors.dim() != 2 or vectors.shape[0] != n:
+        raise ValueError(f"encode must return one row per sentence ({n}), got shape {tuple(vectors.shape)}")
+    return F.normalize(vectors.double(), dim=1)
+
+
+def _pair_cosines(encode: Encode, data: dict) -> dict[str, dict[str, np.ndarray]]:
+    """``{representation: {task: cosines}}``, encoding each distinct sentence once.
+
+    ``encode`` returns one matrix, or a dict of matrices (several representations from one
+    pass); a single matrix is returned under the key ``None``.
+    """
+    unique = sorted({s for ds in data.values() for column in ("sentence1", "sentence2") for s in ds[column]})
+    out = encode(unique)
+    outputs = out if isinstance(out, dict) else {None: out}
+    index = {s: i for i, s in enumerate(unique)}
+    cosines: dict = {}
+    for name, matrix in outputs.items():
+        vectors = _as_matrix(matrix, len(unique))
+        cosines[name] = {}
+        for task, ds in data.items():
+            a = vectors[[index[s] for s in ds["sentence1"]]]
+            b = vectors[[index[s] for s in ds["sentence2"]]]
+            cosines[name][task] = (a * b).sum(1).numpy()
+    return cosines
+
+
+def _aggregate(cos: np.ndarray, gold: np.ndarray, subsets: list[str] | None, aggregation: str) -> float:
+    if aggregation == "all" or subsets is None:
+        return spearman(cos, gold)
+    names = sorted(set(subsets))
+    labels = np.asarray(subsets)
+    per = [spearman(cos[labels == n], gold[labels == n]) for n in names]
+    if aggregation == "mean":
+        return float(np.mean(per))
+    sizes = [int((labels == n).sum()) for n in names]
+    return float(np.average(per, weights=sizes))
+
+
+def evaluate_sts(
+    encode: Encode,
+    tasks: Sequence[str] | dict = ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
+    *,
+    split: str = "test",
+    source: str = "auto",
+    aggregation: str = "all",
+    max_pairs: int | None = None,
+    seed: int = 0,
+):
+    """SentEval-style STS: Spearman x 100 between cosine similarity and gold score, per task.
+
+    ``encode`` is any callable mapping a list of sentences to an ``(N, D)`` array or tensor
+    (``TextEncoder.encode``, ``SentenceTransformer.encode``, ...). No regressor is trained.
+    ``aggregation`` says how a task made of subsets (STS12-16) is scored: ``all`` pools the
+    pairs of every subset (SimCSE's and SBERT's setting), ``mean`` averages the subsets'
+    correlations, ``wmean`` weights them by size (tasks without subsets score the same in all
+    three). ``tasks`` may also be an already loaded ``{task: Dataset}`` (see :func:`sts_tasks`).
+
+    Returns a ``pandas.DataFrame`` indexed by task plus ``avg`` with columns ``spearman``
+    (x 100) and ``pairs``. When ``encode`` returns a dict of matrices (several
+    representations from one pass, e.g. ``TextEncoder.encode_poolers``), the result is a
+    dict of such tables with the same keys.
+    """
+    import pandas as pd
+
+    if aggregation not in ("all", "mean", "wmean"):
+        raise ValueError(f"aggregation must be 'all', 'mean' or 'wmean', got {aggregation!r}")
+    data = tasks if isinstance(tasks, dict) else sts_tasks(tasks, split, source, max_pairs, seed)
+    if not data:
+        raise ValueError("tasks is empty")
+    cosines = _pair_cosines(encode, data)
+    tables = {}
+    for name, per_task in cosines.items():
+        rows = {}
+        for task, ds in data.items():
+            subsets = ds["subset"] if "subset" in ds.column_names else None
+            gold = np.asarray(ds["score"], dtype=np.float64)
+            score = _aggregate(per_task[task], gold, subsets, aggregation)
+            rows[task] = {"spearman": 100 * score, "pairs": len(ds)}
+        table = pd.DataFrame.from_dict(rows, orient="index")
+        table.loc["avg"] = {"spearman": table["spearman"].mean(), "pairs": table["pairs"].sum()}
+        table["pairs"] = table["pairs"].astype(int)
+        tables[name] = table
+    return tables[None] if list(tables) == [None] else tables
+
+
+def sts_table(results: dict) -> "pd.DataFrame":
+    """One row per model, one column per task plus ``avg``: ``{name: evaluate_sts(...)}`` side by side."""
+    import pandas as pd
+
+    return pd.DataFrame({name: table["spearman"] for name, table in results.items()}).T.round(2)

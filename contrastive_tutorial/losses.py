@@ -30,6 +30,7 @@ __all__ = [
     "info_nce",
     "nt_xent",
     "simcse_loss",
+    "contrastive_tension_loss",
     "supcon_loss",
     "alignment",
     "uniformity",
@@ -65,6 +66,16 @@ def _check_pair(z1: Tensor, z2: Tensor, names: tuple[str, str] = ("z1", "z2")) -
         raise ValueError(
             f"{names[0]} and {names[1]} must have the same shape (B, D), "
             f"got {tuple(z1.shape)} and {tuple(z2.shape)}"
+        )
+
+
+def _check_unit_rows(x: Tensor, name: str) -> None:
+    """Alignment and uniformity are defined on the unit sphere; other inputs give meaningless numbers."""
+    norms = torch.linalg.vector_norm(x.detach().float(), dim=1)
+    if ((norms - 1).abs() > 1e-2).any():
+        raise ValueError(
+            f"{name} must be L2-normalised rows (norms between {norms.min():.3g} and {norms.max():.3g}); "
+            "apply torch.nn.functional.normalize(x, dim=1) first"
         )
 
 
@@ -211,7 +222,12 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
 
 
 def simcse_loss(
-    z1: Tensor, z2: Tensor, temperature: float = 0.05, hard_negatives: Tensor | None = None
+    z1: Tensor,
+    z2: Tensor,
+    temperature: float = 0.05,
+    hard_negatives: Tensor | None = None,
+    *,
+    exclude: Tensor | None = None,
 ) -> Tensor:
     r"""SimCSE's loss: sentence :math:`i`'s first view must pick its own second view.
 
@@ -230,14 +246,53 @@ def simcse_loss(
         z1, z2: ``(N, D)`` the two views (two dropout passes, or premise and entailment).
         temperature: :math:`\tau > 0`, 0.05 in the paper.
         hard_negatives: optional ``(N, D)`` hard negatives.
+        exclude: optional ``(N, N)`` boolean, ``True`` where ``z2[j]`` must not count as a
+            negative of anchor ``i`` (e.g. ``j`` is the same sentence as ``i``: a false
+            negative); the diagonal (the positives) must be ``False``.
     """
     _check_pair(z1, z2)
+    n = z1.shape[0]
     keys = z2
     if hard_negatives is not None:
         _check_pair(z1, hard_negatives, ("z1", "hard_negatives"))
         keys = torch.cat([z2, hard_negatives])
-    positive = torch.arange(z1.shape[0], device=z1.device)
-    return info_nce(z1, keys, positive, temperature)
+    key_mask = None
+    if exclude is not None:
+        if not isinstance(exclude, Tensor) or exclude.dtype != torch.bool or exclude.shape != (n, n):
+            raise ValueError(f"exclude must be a boolean tensor of shape ({n}, {n})")
+        key_mask = exclude.to(z1.device)
+        if hard_negatives is not None:
+            key_mask = torch.cat([key_mask, torch.zeros_like(key_mask)], dim=1)
+    positive = torch.arange(n, device=z1.device)
+    return info_nce(z1, keys, positive, temperature, key_mask=key_mask)
+
+
+def contrastive_tension_loss(z1: Tensor, z2: Tensor, labels: Tensor) -> Tensor:
+    r"""Contrastive tension: binary cross-entropy on the dot products of two encoders' vectors.
+
+    For pair :math:`k` with vectors :math:`a_k` (encoder 1) and :math:`b_k` (encoder 2) and
+    label :math:`y_k` (1: the same sentence, 0: two different sentences),
+
+    .. math::
+        \mathcal{L} = -\frac{1}{K} \sum_{k} \big[y_k \log \sigma(a_k^\top b_k)
+        + (1 - y_k) \log(1 - \sigma(a_k^\top b_k))\big]
+
+    No normalisation and no temperature: the dot product itself is the logit.
+    Carlsson et al. (2021), "Semantic Re-tuning with Contrastive Tension". Taught in the
+    chapter "SimCSE" as a variation.
+
+    Args:
+        z1, z2: ``(K, D)`` vectors of the pairs from the two encoders.
+        labels: ``(K,)`` of 0/1 (bool, int or float).
+    """
+    _check_pair(z1, z2)
+    if labels.shape != (z1.shape[0],):
+        raise ValueError(f"labels must have shape ({z1.shape[0]},) to match z1, got {tuple(labels.shape)}")
+    if not ((labels == 0) | (labels == 1)).all():
+        raise ValueError("labels must be 0 or 1")
+    dtype = torch.float64 if z1.dtype == torch.float64 else torch.float32
+    logits = (z1.to(dtype) * z2.to(dtype)).sum(1)
+    return F.binary_cross_entropy_with_logits(logits, labels.to(device=logits.device, dtype=dtype))
 
 
 def supcon_loss(features: Tensor, labels: Tensor, temperature: float = 0.07) -> Tensor:
@@ -313,6 +368,8 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
     _check_matrix(y, "y")
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _check_unit_rows(x, "x")
+    _check_unit_rows(y, "y")
     return torch.linalg.vector_norm(x - y, dim=1).pow(alpha).mean()
 
 
@@ -331,6 +388,7 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
     """
     _check_temperature(t, "t")
     _check_matrix(x, "x", min_rows=2)
+    _check_unit_rows(x, "x")
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     x = x.to(dtype)
     sq_norm = x.pow(2).sum(1)

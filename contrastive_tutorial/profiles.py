@@ -55,6 +55,42 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "seeds": (0, 1, 2),
         },
     },
+    "simcse": {
+        "quick": {
+            "sts_tasks": ("sts12", "sts13", "sts14"),  # the offline STS test sets
+            "sts_max_pairs": 400,  # a fixed sample per task keeps the chapter within minutes
+            "dev": ("sickr", "validation"),  # SICK trial: the offline dev set
+            "nli_data": "sick",
+            "batch_size": 32,
+            "lr": 1e-4,  # MiniLM-L6 is small; 3e-5 barely moves it in 30 steps
+            "max_steps": 30,
+            "eval_every": 10,
+            "sup_batch_size": 32,
+            "sup_lr": 5e-5,
+            "sup_epochs": 2,
+            "sweep_steps": 20,
+            "sweep_temperatures": (1.0,),
+            "sweep_batch_sizes": (8,),
+            "variation_steps": 8,
+        },
+        "full": {
+            "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
+            "sts_max_pairs": None,
+            "dev": ("stsb", "validation"),  # SimCSE selects checkpoints on STS-B dev
+            "nli_data": "all-nli",
+            "batch_size": 64,  # Gao et al., Table A.1, unsupervised BERT-base
+            "lr": 3e-5,
+            "max_steps": None,  # one epoch of wiki1m: 15,625 steps
+            "eval_every": 250,
+            "sup_batch_size": 512,  # Table A.1, supervised BERT-base
+            "sup_lr": 5e-5,
+            "sup_epochs": 3,
+            "sweep_steps": 2000,
+            "sweep_temperatures": (0.01, 0.1, 1.0),
+            "sweep_batch_sizes": (16, 128),
+            "variation_steps": 2000,
+        },
+    },
 }
 
 

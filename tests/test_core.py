@@ -142,7 +142,36 @@ def test_fit_reduces_loss_and_records_history():
     history = fit(model, loss_fn, batches, opt, epochs=5, progress=False, on_epoch_end=lambda e, m: {"double": 2 * e})
     assert len(history) == 5 and history["epoch"] == [1, 2, 3, 4, 5] and history["double"][-1] == 10
     assert history["loss"][-1] < 0.1 * history["loss"][0]
-    assert list(history.to_frame().columns[:3]) == ["epoch", "loss", "seconds"]
+    assert list(history.to_frame().columns[:4]) == ["epoch", "step", "loss", "seconds"]
+    assert history["step"] == [4, 8, 12, 16, 20]
+
+
+def test_fit_evaluates_every_n_steps_and_restores_the_best_weights():
+    model = nn.Linear(1, 1, bias=False)
+    nn.init.constant_(model.weight, 0.0)
+    batches = [torch.ones(1, 1)] * 3
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    # the loss pushes the weight up by 1 per step; the metric prefers a weight near 2
+    history = fit(
+        model,
+        lambda m, b: -m(b).sum(),
+        batches,
+        opt,
+        epochs=2,
+        progress=False,
+        evaluate=lambda m: {"score": -abs(m.weight.item() - 2.0)},
+        eval_every=2,
+        keep_best="score",
+    )
+    assert history["step"] == [0, 2, 3, 4, 6]
+    assert history["epoch"] == [0, 1, 1, 2, 2]
+    assert history["score"] == [-2.0, 0.0, -1.0, -2.0, -4.0]
+    assert model.weight.item() == 2.0  # restored from step 2
+    assert history["loss"][1:] == [-0.5, -2.0, -3.0, -4.5]  # mean since the previous record
+    with pytest.raises(ValueError, match="eval_every"):
+        fit(model, lambda m, b: m(b).sum(), batches, opt, 1, eval_every=2, progress=False)
+    with pytest.raises(KeyError, match="keep_best"):
+        fit(model, lambda m, b: m(b).sum(), batches, opt, 1, evaluate=lambda m: {"a": 1.0}, keep_best="b", progress=False)
 
 
 def test_fit_stops_on_nan_and_rejects_bad_epochs():

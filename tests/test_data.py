@@ -28,8 +28,9 @@ def tiny_data_dir(tmp_path, monkeypatch):
 def test_sts_local_concatenates_subsets(tiny_data_dir):
     with pytest.warns(UserWarning, match="lacks the subset"):
         ds = data.load_sts("sts12")
-    assert ds.column_names == ["sentence1", "sentence2", "score"]
+    assert ds.column_names == ["sentence1", "sentence2", "score", "subset"]
     assert ds["score"] == [4.5, 0.0, 2.0]
+    assert ds["subset"] == ["A", "A", "B"]
     assert ds[0]["sentence2"] == "A cat is sitting."
 
 

@@ -180,8 +180,18 @@ def test_gradcheck_all_losses():
     assert torch.autograd.gradcheck(lambda a, b, c: L.simcse_loss(a, b, 0.1, c), (z1, z2, h))
     y = torch.tensor([0, 0, 1, 1])
     assert torch.autograd.gradcheck(lambda a: L.supcon_loss(a, y, 0.2), (z1,))
-    assert torch.autograd.gradcheck(lambda a, b: L.alignment(a, b), (z1, z2))
-    assert torch.autograd.gradcheck(lambda a: L.uniformity(a), (z1,))
+    unit = lambda a: F.normalize(a, dim=1)  # noqa: E731  (alignment and uniformity live on the sphere)
+    assert torch.autograd.gradcheck(lambda a, b: L.alignment(unit(a), unit(b)), (z1, z2))
+    assert torch.autograd.gradcheck(lambda a: L.uniformity(unit(a)), (z1,))
+    assert torch.autograd.gradcheck(lambda a, b: L.contrastive_tension_loss(a, b, torch.tensor([1.0, 0, 0, 1])), (z1, z2))
+
+
+def test_alignment_and_uniformity_refuse_unnormalised_input():
+    x = torch.randn(5, 3) * 3
+    with pytest.raises(ValueError, match="L2-normalised"):
+        L.uniformity(x)
+    with pytest.raises(ValueError, match="L2-normalised"):
+        L.alignment(x, F.normalize(x, dim=1))
 
 
 def test_uniformity_gradient_finite_at_collapse():

@@ -1,0 +1,348 @@
+"""SimCSE and two of its relatives, DeCLUTR and contrastive tension, on one text encoder.
+
+- Unsupervised SimCSE: a batch of sentences goes through the encoder twice (in one forward
+  pass of the doubled batch); dropout makes the two vectors of a sentence differ, and each
+  must pick its partner among the batch (:func:`~contrastive_tutorial.losses.simcse_loss`).
+- Supervised SimCSE: (premise, entailment, contradiction) triples; the entailment is the
+  positive and every contradiction of the batch an extra (hard) negative.
+- DeCLUTR: anchor and positive are two spans of the same document (:func:`declutr_pairs`).
+- Contrastive tension: two independent copies of the encoder; dot product and binary
+  cross-entropy on pairs that are the same sentence or two random ones.
+
+Taught in the chapter "SimCSE".
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..encoders import TextEncoder
+from ..evaluate import spearman
+from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
+from ..train import History, fit
+
+__all__ = [
+    "duplicate_mask",
+    "unsup_loss",
+    "pair_loss",
+    "sts_dev_evaluator",
+    "train_simcse",
+    "declutr_spans",
+    "declutr_pairs",
+    "contrastive_tension_batches",
+    "ContrastiveTension",
+    "train_contrastive_tension",
+]
+
+Batch = list[str] | dict[str, list[str]]
+
+
+def duplicate_mask(sentences: Sequence[str]) -> Tensor:
+    """``(N, N)`` boolean, ``True`` where ``j != i`` and ``sentences[j] == sentences[i]``.
+
+    In unsupervised SimCSE a sentence that occurs twice in a batch is its own false
+    negative: the loss pushes apart two views of the same text. Passing this mask as
+    ``simcse_loss(..., exclude=mask)`` leaves such keys out of the denominator.
+    """
+    ids = {s: k for k, s in enumerate(dict.fromkeys(sentences))}
+    labels = torch.tensor([ids[s] for s in sentences])
+    same = labels[:, None] == labels[None, :]
+    return same & ~torch.eye(len(sentences), dtype=torch.bool)
+
+
+def unsup_loss(encoder: TextEncoder, sentences: Sequence[str], temperature: float, mask_duplicates: bool = False) -> Tensor:
+    """Unsupervised SimCSE on one batch: two dropout views from one pass over the doubled batch."""
+    batch = encoder.tokenize(sentences)
+    doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
+    z1, z2 = encoder(doubled).chunk(2)
+    exclude = duplicate_mask(sentences) if mask_duplicates else None
+    return simcse_loss(z1, z2, temperature, exclude=exclude)
+
+
+def pair_loss(encoder: TextEncoder, batch: dict[str, list[str]], temperature: float) -> Tensor:
+    """Supervised SimCSE (and DeCLUTR) on one batch of ``anchor``/``positive`` (and optional ``negative``) texts."""
+    columns = ["anchor", "positive"] + (["negative"] if "negative" in batch else [])
+    texts = [text for column in columns for text in batch[column]]
+    parts = encoder(texts).chunk(len(columns))
+    hard = parts[2] if len(parts) == 3 else None
+    return simcse_loss(parts[0], parts[1], temperature, hard_negatives=hard)
+
+
+def sts_dev_evaluator(
+    sentence1: Sequence[str],
+    sentence2: Sequence[str],
+    scores: Sequence[float],
+    pooler: str = "cls_before_pooler",
+    positive_threshold: float | None = None,
+) -> Callable[[TextEncoder], dict[str, float]]:
+    """An ``evaluate(encoder)`` for :func:`~contrastive_tutorial.train.fit` on an STS dev set.
+
+    Returns ``dev_spearman`` (x 100), ``alignment`` over the pairs whose gold score is at
+    least ``positive_threshold`` (SimCSE uses STS-B pairs above 4 of 5; default: the top
+    fifth of the scores) and ``uniformity`` over all dev sentences, on normalised vectors.
+    """
+    scores_np = np.asarray(scores, dtype=np.float64)
+    if not len(sentence1) == len(sentence2) == len(scores_np):
+        raise ValueError("sentence1, sentence2 and scores must have the same length")
+    threshold = float(np.quantile(scores_np, 0.8)) if positive_threshold is None else positive_threshold
+    positives = torch.from_numpy(scores_np >= threshold)
+    if positives.sum() < 2:
+        raise ValueError(f"fewer than 2 dev pairs score >= {threshold}; lower positive_threshold")
+    unique = list(dict.fromkeys([*sentence1, *sentence2]))
+    index = {s: i for i, s in enumerate(unique)}
+    left = torch.tensor([index[s] for s in sentence1])
+    right = torch.tensor([index[s] for s in sentence2])
+
+    def evaluate(encoder: TextEncoder) -> dict[str, float]:
+        vectors = torch.nn.functional.normalize(encoder.encode(unique, pooler=pooler).double(), dim=1)
+        a, b = vectors[left], vectors[right]
+        return {
+            "dev_spearman": 100 * spearman((a * b).sum(1).numpy(), scores_np),
+            "alignment": float(alignment(a[positives], b[positives])),
+            "uniformity": float(uniformity(vectors)),
+        }
+
+    return evaluate
+
+
+def _batches(data: Sequence[str] | dict[str, Sequence[str]], batch_size: int, seed: int) -> Callable[[], Iterator[Batch]]:
+    """A fresh shuffled pass over ``data`` per call, full batches only (the loss needs negatives)."""
+    n = len(data) if not isinstance(data, dict) else len(next(iter(data.values())))
+    if n < batch_size:
+        raise ValueError(f"batch_size ({batch_size}) is larger than the data ({n} examples)")
+    rng = np.random.default_rng(seed)
+
+    def epoch() -> Iterator[Batch]:
+        order = rng.permutation(n)
+        for start in range(0, n - batch_size + 1, batch_size):
+            idx = order[start : start + batch_size]
+            if isinstance(data, dict):
+                yield {k: [v[i] for i in idx] for k, v in data.items()}
+            else:
+                yield [data[i] for i in idx]
+
+    return epoch
+
+
+def _limited(batches: Callable[[], Iterator[Batch]], max_steps: int) -> Callable[[], Iterator[Batch]]:
+    """Stop after ``max_steps`` batches in all (over all epochs)."""
+    taken = {"n": 0}
+
+    def epoch() -> Iterator[Batch]:
+        for batch in batches():
+            if taken["n"] >= max_steps:
+                return
+            taken["n"] += 1
+            yield batch
+
+    return epoch
+
+
+def train_simcse(
+    encoder: TextEncoder,
+    data: Sequence[str] | dict[str, Sequence[str]],
+    *,
+    batch_size: int = 64,
+    lr: float = 3e-5,
+    temperature: float = 0.05,
+    epochs: int = 1,
+    max_steps: int | None = None,
+    mask_duplicates: bool = False,
+    evaluate: Callable[[TextEncoder], dict[str, float]] | None = None,
+    eval_every: int | None = None,
+    seed: int = 0,
+    amp: bool | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``encoder`` with SimCSE's loss; return the history.
+
+    ``data`` is a list of sentences (unsupervised SimCSE: dropout makes the views) or a
+    mapping with ``anchor`` and ``positive`` lists and optionally ``negative`` (supervised
+    SimCSE with hard negatives; also DeCLUTR's span pairs). AdamW with a learning rate that
+    decays linearly to zero and no warm-up, as the official code (Hugging Face's Trainer
+    defaults). With ``evaluate`` (e.g. :func:`sts_dev_evaluator`) the model is evaluated
+    every ``eval_every`` steps and the best ``dev_spearman`` checkpoint is restored.
+    ``max_steps`` caps the number of steps (the quick profile's short runs).
+    """
+    if isinstance(data, dict):
+        if not {"anchor", "positive"} <= set(data):
+            raise ValueError(f"data must have 'anchor' and 'positive' columns, got {sorted(data)}")
+        data = {k: list(data[k]) for k in ("anchor", "positive", "negative") if k in data}
+        lengths = {len(v) for v in data.values()}
+        if len(lengths) != 1:
+            raise ValueError(f"data columns must have the same length, got {lengths}")
+        if mask_duplicates:
+            raise ValueError("mask_duplicates applies to unsupervised data (a list of sentences)")
+    else:
+        data = list(data)
+    batches = _batches(data, batch_size, seed)
+    n = len(data) if not isinstance(data, dict) else len(data["anchor"])
+    total = epochs * (n // batch_size)
+    if max_steps is not None:
+        if max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+        total = min(total, max_steps)
+        batches = _limited(batches, max_steps)
+        epochs = math.ceil(total / (n // batch_size))
+    torch.manual_seed(seed)  # the dropout masks
+
+    def loss_fn(model: TextEncoder, batch: Batch) -> Tensor:
+        if isinstance(batch, dict):
+            return pair_loss(model, batch, temperature)
+        return unsup_loss(model, batch, temperature, mask_duplicates)
+
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total))
+    return fit(
+        encoder,
+        loss_fn,
+        batches,
+        optimizer,
+        epochs,
+        amp=amp,
+        scheduler=scheduler,
+        evaluate=evaluate,
+        eval_every=eval_every,
+        keep_best="dev_spearman" if evaluate is not None else None,
+        progress=progress,
+    )
+
+
+# --------------------------------------------------------------------------- DeCLUTR
+def declutr_spans(
+    n_tokens: int, min_length: int, max_length: int, rng: np.random.Generator
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    r"""Sample an anchor span and a positive span of one document, as ``(start, end)`` pairs.
+
+    Giorgi et al. (2021), section 2: with :math:`p_a \sim \mathrm{Beta}(4, 2)` and
+    :math:`p_p \sim \mathrm{Beta}(2, 4)`, the lengths are
+    :math:`\ell = \lfloor p (\ell_{max} - \ell_{min}) + \ell_{min} \rfloor`, so anchors tend
+    to be long and positives short. The anchor starts uniformly in the document; the
+    positive starts uniformly in :math:`[s_a - \ell_p, s_a + \ell_a]`, so it overlaps the
+    anchor, sits next to it, or lies inside it (clipped to the document).
+    """
+    if not 1 <= min_length <= max_length:
+        raise ValueError(f"need 1 <= min_length <= max_length, got {min_length} and {max_length}")
+    if n_tokens < max_length:
+        raise ValueError(f"the document ({n_tokens} tokens) must be at least max_length ({max_length}) long")
+    anchor_len = int(rng.beta(4, 2) * (max_length - min_length) + min_length)
+    positive_len = int(rng.beta(2, 4) * (max_length - min_length) + min_length)
+    anchor_start = int(rng.integers(0, n_tokens - anchor_len + 1))
+    low = max(0, anchor_start - positive_len)
+    high = min(n_tokens - positive_len, anchor_start + anchor_len)
+    positive_start = int(rng.integers(low, high + 1))
+    return (anchor_start, anchor_start + anchor_len), (positive_start, positive_start + positive_len)
+
+
+def declutr_pairs(
+    documents: Sequence[str], min_length: int = 8, max_length: int = 32, pairs_per_document: int = 1, seed: int = 0
+) -> dict[str, list[str]]:
+    """Anchor/positive span pairs (``{"anchor": [...], "positive": [...]}``) from documents.
+
+    Spans are counted in whitespace words; documents shorter than ``max_length`` words are
+    skipped. Train on them with :func:`train_simcse` (the other anchors' positives are the
+    negatives). DeCLUTR itself adds a masked-language-model loss, which is left out here.
+    """
+    rng = np.random.default_rng(seed)
+    pairs: dict[str, list[str]] = {"anchor": [], "positive": []}
+    for document in documents:
+        words = document.split()
+        if len(words) < max_length:
+            continue
+        for _ in range(pairs_per_document):
+            (a0, a1), (p0, p1) = declutr_spans(len(words), min_length, max_length, rng)
+            pairs["anchor"].append(" ".join(words[a0:a1]))
+            pairs["positive"].append(" ".join(words[p0:p1]))
+    if not pairs["anchor"]:
+        raise ValueError(f"no document has at least max_length ({max_length}) words")
+    return pairs
+
+
+# --------------------------------------------------------------------------- contrastive tension
+def contrastive_tension_batches(
+    sentences: Sequence[str], batch_size: int = 16, negatives_per_positive: int = 7, seed: int = 0
+) -> Callable[[], Iterator[tuple[list[str], list[str], Tensor]]]:
+    """Batches of ``(first, second, labels)``: each group of ``1 + negatives_per_positive`` pairs
+    holds one positive (a sentence with itself, label 1) and random different sentences (label 0)."""
+    group = negatives_per_positive + 1
+    if batch_size % group:
+        raise ValueError(f"batch_size ({batch_size}) must be a multiple of negatives_per_positive + 1 ({group})")
+    if len(sentences) < 2:
+        raise ValueError("contrastive tension needs at least 2 sentences")
+    sentences = list(sentences)
+    rng = np.random.default_rng(seed)
+
+    def epoch():
+        order = rng.permutation(len(sentences))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            first, second, labels = [], [], []
+            for k, i in enumerate(order[start : start + batch_size]):
+                first.append(sentences[i])
+                if k % group == 0:
+                    second.append(sentences[i])
+                    labels.append(1.0)
+                else:
+                    j = int(rng.integers(len(sentences) - 1))
+                    second.append(sentences[j + (j >= i)])  # any sentence but i
+                    labels.append(0.0)
+            yield first, second, torch.tensor(labels)
+
+    return epoch
+
+
+class ContrastiveTension(nn.Module):
+    """Two independently updated copies of a text encoder (Carlsson et al., 2021).
+
+    ``second`` is the encoder passed in and the one kept after training; ``first`` starts as
+    a copy of it. Each encodes its side of a pair; their dot product is the logit.
+    """
+
+    def __init__(self, encoder: TextEncoder) -> None:
+        super().__init__()
+        self.second = encoder
+        self.first = copy.deepcopy(encoder)
+
+    def loss(self, first: list[str], second: list[str], labels: Tensor) -> Tensor:
+        return contrastive_tension_loss(self.first(first), self.second(second), labels)
+
+
+def train_contrastive_tension(
+    encoder: TextEncoder,
+    sentences: Sequence[str],
+    *,
+    batch_size: int = 16,
+    negatives_per_positive: int = 7,
+    lr: float = 1e-5,
+    max_steps: int | None = None,
+    evaluate: Callable[[TextEncoder], dict[str, float]] | None = None,
+    eval_every: int | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> History:
+    """Contrastive tension on unlabelled sentences; ``encoder`` is trained in place.
+
+    ``evaluate`` receives ``encoder`` (the kept copy). The optimiser is AdamW with a
+    constant learning rate.
+    """
+    model = ContrastiveTension(encoder)
+    batches = contrastive_tension_batches(sentences, batch_size, negatives_per_positive, seed)
+    if max_steps is not None:
+        batches = _limited(batches, max_steps)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    return fit(
+        model,
+        lambda m, batch: m.loss(*batch),
+        batches,
+        optimizer,
+        1,
+        evaluate=(lambda m: evaluate(m.second)) if evaluate is not None else None,
+        eval_every=eval_every,
+        progress=progress,
+    )
