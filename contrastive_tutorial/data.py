@@ -198,11 +198,16 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
     )
 
 
+# NLI triples on the hub (sentence-transformers' copies): SimCSE's own 275k-triple set, and all of SNLI+MNLI
+_NLI_HUB = {"nli-for-simcse": "sentence-transformers/nli-for-simcse", "all-nli": "sentence-transformers/all-nli"}
+
+
 def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") -> Dataset:
     """(premise, entailment, contradiction) triples for supervised SimCSE: columns ``anchor``, ``positive``, ``negative``.
 
-    ``all-nli``: SNLI + MultiNLI as triples, from the hub (``sentence-transformers/all-nli``,
-    subset ``triplet``; the data SimCSE trains on). ``sick``: built offline from SICK train,
+    ``nli-for-simcse``: the 274,951 SNLI + MultiNLI triples supervised SimCSE trains on
+    (hub: ``sentence-transformers/nli-for-simcse``, subset ``triplet``). ``all-nli``: all
+    557,850 SNLI + MultiNLI triples (``sentence-transformers/all-nli``, subset ``triplet``). ``sick``: built offline from SICK train,
     where each premise that entails a hypothesis and contradicts some sentence (SICK labels a
     contradiction in one direction; it holds in both) gives one triple per entailment, its
     contradiction chosen round-robin (SimCSE also keeps one contradiction per premise):
@@ -226,19 +231,20 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
             for i, positive in enumerate(positives)
         ]
         ds = Dataset.from_dict({k: [t[i] for t in triples] for i, k in enumerate(("anchor", "positive", "negative"))})
-    elif name == "all-nli":
+    elif name in _NLI_HUB:
         from datasets import load_dataset
 
         _check_source(source)
         if source == "local":
-            raise SourceUnavailableError("all-nli has no local copy; use name='sick' offline")
+            raise SourceUnavailableError(f"{name} has no local copy; use name='sick' offline")
+        hub_id = _NLI_HUB[name]
         ds = _from_hub(
-            "all-nli (sentence-transformers/all-nli, triplet)",
-            lambda: load_dataset("sentence-transformers/all-nli", "triplet", split="train"),
+            f"{name} ({hub_id}, triplet)",
+            lambda: load_dataset(hub_id, "triplet", split="train"),
             "use name='sick' (the quick profile's offline NLI triples)",
         )
     else:
-        raise ValueError(f"name must be 'all-nli' or 'sick', got {name!r}")
+        raise ValueError(f"name must be one of {sorted(_NLI_HUB) + ['sick']}, got {name!r}")
     return ds.select(range(min(limit, len(ds)))) if limit else ds
 
 

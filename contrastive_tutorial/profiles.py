@@ -77,7 +77,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
             "sts_max_pairs": None,
             "dev": ("stsb", "validation"),  # SimCSE selects checkpoints on STS-B dev
-            "nli_data": "all-nli",
+            "nli_data": "nli-for-simcse",  # the 275k triples of the paper
             "batch_size": 64,  # Gao et al., Table A.1, unsupervised BERT-base
             "lr": 3e-5,
             "max_steps": None,  # one epoch of wiki1m: 15,625 steps

@@ -424,7 +424,7 @@ def test_nli_triples_from_sick_fixture(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="all-nli"):
         data.load_nli_triples("snli")
     with pytest.raises(data.SourceUnavailableError, match="local copy"):
-        data.load_nli_triples("all-nli", source="local")
+        data.load_nli_triples("nli-for-simcse", source="local")
 
 
 def test_simcse_speed_benchmark_smoke():
