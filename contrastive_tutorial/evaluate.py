@@ -144,7 +144,14 @@ def sts_tasks(tasks: Sequence[str], split: str = "test", source: str = "auto", m
     return loaded
 
 
+def _distinct(sentences) -> tuple[list[str], dict[str, int]]:
+    """The distinct sentences (to encode each once) and each one's row in that list."""
+    unique = sorted(set(sentences))
+    return unique, {s: i for i, s in enumerate(unique)}
+
+
 def _as_matrix(out, n: int) -> Tensor:
+    """Check that an encoder returned ``(n, D)`` and return its rows L2-normalised, in float64, on the CPU."""
     vectors = out.detach().cpu() if isinstance(out, Tensor) else torch.as_tensor(np.asarray(out))
     if vectors.dim() != 2 or vectors.shape[0] != n:
         raise ValueError(f"encode must return one row per sentence ({n}), got shape {tuple(vectors.shape)}")
@@ -157,10 +164,9 @@ def _pair_cosines(encode: Encode, data: dict) -> dict[str, dict[str, np.ndarray]
     ``encode`` returns one matrix, or a dict of matrices (several representations from one
     pass); a single matrix is returned under the key ``None``.
     """
-    unique = sorted({s for ds in data.values() for column in ("sentence1", "sentence2") for s in ds[column]})
+    unique, index = _distinct(s for ds in data.values() for column in ("sentence1", "sentence2") for s in ds[column])
     out = encode(unique)
     outputs = out if isinstance(out, dict) else {None: out}
-    index = {s: i for i, s in enumerate(unique)}
     cosines: dict = {}
     for name, matrix in outputs.items():
         vectors = _as_matrix(matrix, len(unique))

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..encoders import TextEncoder
-from ..evaluate import spearman
+from ..evaluate import _as_matrix, _distinct, spearman
 from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
 from ..train import History, fit
 
@@ -94,13 +94,12 @@ def sts_dev_evaluator(
     positives = torch.from_numpy(scores_np >= threshold)
     if positives.sum() < 2:
         raise ValueError(f"fewer than 2 dev pairs score >= {threshold}; lower positive_threshold")
-    unique = list(dict.fromkeys([*sentence1, *sentence2]))
-    index = {s: i for i, s in enumerate(unique)}
+    unique, index = _distinct([*sentence1, *sentence2])
     left = torch.tensor([index[s] for s in sentence1])
     right = torch.tensor([index[s] for s in sentence2])
 
     def evaluate(encoder: TextEncoder) -> dict[str, float]:
-        vectors = torch.nn.functional.normalize(encoder.encode(unique, pooler=pooler).double(), dim=1)
+        vectors = _as_matrix(encoder.encode(unique, pooler=pooler), len(unique))
         a, b = vectors[left], vectors[right]
         return {
             "dev_spearman": 100 * spearman((a * b).sum(1).numpy(), scores_np),
