@@ -4,6 +4,8 @@ A good self-supervised encoder makes classes linearly separable (linear probe) a
 puts same-class examples near each other (kNN), without ever seeing a label in training.
 A good sentence encoder ranks sentence pairs by cosine similarity the way people rank
 them by meaning (STS, Spearman's correlation), with no regressor trained on top.
+A good clustering puts each class into its own cluster (clustering accuracy under the best
+matching of clusters to classes, and NMI).
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ __all__ = [
     "sts_tasks",
     "evaluate_sts",
     "sts_table",
+    "clustering_accuracy",
+    "nmi",
+    "kmeans",
 ]
 
 
@@ -242,3 +247,62 @@ def sts_table(results: dict) -> "pd.DataFrame":
     import pandas as pd
 
     return pd.DataFrame({name: table["spearman"] for name, table in results.items()}).T.round(2)
+
+
+# --------------------------------------------------------------------------- clustering
+def _check_labelings(labels_true, labels_pred) -> tuple[np.ndarray, np.ndarray]:
+    y, c = np.asarray(labels_true), np.asarray(labels_pred)
+    if y.ndim != 1 or y.shape != c.shape:
+        raise ValueError(f"labels_true and labels_pred must be 1-D of the same length, got shapes {y.shape} and {c.shape}")
+    if len(y) == 0:
+        raise ValueError("labels_true is empty")
+    for name, v in (("labels_true", y), ("labels_pred", c)):
+        if not np.issubdtype(v.dtype, np.integer):
+            raise TypeError(f"{name} must hold integer labels, got dtype {v.dtype}")
+    return y, c
+
+
+def clustering_accuracy(labels_true, labels_pred) -> float:
+    r"""Unsupervised clustering accuracy: the best one-to-one matching of clusters to classes.
+
+    .. math::
+        \mathrm{ACC} = \max_{m} \frac{1}{N} \sum_{i=1}^{N} \mathbb{1}[y_i = m(c_i)]
+
+    over one-to-one maps :math:`m` from clusters to classes, found with the Hungarian
+    algorithm (``scipy.optimize.linear_sum_assignment``) on the contingency table. With more
+    clusters than classes the unmatched clusters count as errors. Chapter "SCCL".
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    y, c = _check_labelings(labels_true, labels_pred)
+    _, y = np.unique(y, return_inverse=True)
+    _, c = np.unique(c, return_inverse=True)
+    table = np.zeros((c.max() + 1, y.max() + 1), dtype=np.int64)
+    np.add.at(table, (c, y), 1)
+    rows, cols = linear_sum_assignment(table, maximize=True)
+    return float(table[rows, cols].sum() / len(y))
+
+
+def nmi(labels_true, labels_pred) -> float:
+    r"""Normalised mutual information :math:`I(Y;C) / \tfrac{1}{2}(H(Y) + H(C))` (scikit-learn's default).
+
+    Invariant to renaming the clusters; 1 for a perfect clustering, near 0 for one unrelated
+    to the classes. Chapter "SCCL".
+    """
+    from sklearn.metrics import normalized_mutual_info_score
+
+    y, c = _check_labelings(labels_true, labels_pred)
+    return float(normalized_mutual_info_score(y, c))
+
+
+def kmeans(features: Tensor | np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 10):
+    """k-means (scikit-learn) on ``(N, D)`` features: ``(labels (N,), centres (K, D))`` as NumPy arrays."""
+    from sklearn.cluster import KMeans
+
+    x = features.detach().cpu().double().numpy() if isinstance(features, Tensor) else np.asarray(features, np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features must have shape (N, D), got {x.shape}")
+    if not 1 <= n_clusters <= len(x):
+        raise ValueError(f"n_clusters must lie in [1, {len(x)}], got {n_clusters}")
+    model = KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init).fit(x)
+    return model.labels_.astype(np.int64), model.cluster_centers_

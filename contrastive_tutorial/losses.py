@@ -9,7 +9,9 @@ InfoNCE balances.
 
 Where each is taught: ``info_nce``, ``alignment``, ``uniformity``: chapter "InfoNCE and
 temperature"; ``nt_xent``: "SimCLR intuition"; ``simcse_loss``: "SimCSE";
-``supcon_loss``: "SCL fine-tuning".
+``supcon_loss``: "SCL fine-tuning"; ``student_t_assignment``, ``target_distribution``,
+``cluster_kl_loss``: "SCCL" (the clustering half of SCCL, not a contrastive loss, kept here
+so every loss of the book lives in one module).
 
 Conventions: embeddings are ``(B, D)`` tensors; similarities are computed in float32
 (float64 when the inputs are float64) so that half-precision inputs at small temperatures
@@ -34,6 +36,9 @@ __all__ = [
     "supcon_loss",
     "alignment",
     "uniformity",
+    "student_t_assignment",
+    "target_distribution",
+    "cluster_kl_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -396,3 +401,82 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
     i, j = torch.triu_indices(len(x), len(x), offset=1, device=x.device)
     pairs = sq_dist[i, j]
     return torch.logsumexp(-t * pairs, dim=0) - math.log(pairs.numel())
+
+
+# --------------------------------------------------------------------------- clustering (SCCL)
+def student_t_assignment(embeddings: Tensor, centres: Tensor, alpha: float = 1.0) -> Tensor:
+    r"""Soft cluster assignments with a Student's t kernel (DEC; SCCL, Zhang et al. 2021, eq. 3).
+
+    .. math::
+        q_{jk} = \frac{\left(1 + \lVert e_j - \mu_k \rVert_2^2 / \alpha\right)^{-\frac{\alpha+1}{2}}}
+        {\sum_{k'} \left(1 + \lVert e_j - \mu_{k'} \rVert_2^2 / \alpha\right)^{-\frac{\alpha+1}{2}}}
+
+    Args:
+        embeddings: ``(M, D)`` embeddings :math:`e_j`.
+        centres: ``(K, D)`` cluster centres :math:`\mu_k`.
+        alpha: degrees of freedom of the Student's t distribution (1 in SCCL).
+
+    Returns:
+        ``(M, K)`` rows that sum to one. Computed as a softmax of the log-kernel, so far-away
+        points do not underflow to 0/0.
+    """
+    _check_temperature(alpha, "alpha")
+    _check_matrix(embeddings, "embeddings")
+    _check_matrix(centres, "centres")
+    if embeddings.shape[1] != centres.shape[1]:
+        raise ValueError(
+            f"embeddings and centres must have the same dimension D, got {embeddings.shape[1]} and {centres.shape[1]}"
+        )
+    dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
+    sq_dist = (embeddings.to(dtype)[:, None, :] - centres.to(dtype)[None, :, :]).pow(2).sum(-1)
+    log_kernel = -(alpha + 1) / 2 * torch.log1p(sq_dist / alpha)
+    return torch.softmax(log_kernel, dim=1)
+
+
+def _check_assignment(q: Tensor, name: str = "q") -> None:
+    _check_matrix(q, name)
+    rows = q.detach().sum(1)
+    if (q.detach() < 0).any() or ((rows - 1).abs() > 1e-4).any():
+        raise ValueError(f"{name} must hold probabilities: non-negative rows that sum to 1")
+
+
+def target_distribution(q: Tensor) -> Tensor:
+    r"""The sharpened auxiliary target of SCCL/DEC: square the assignments, divide by cluster frequency.
+
+    .. math::
+        p_{jk} = \frac{q_{jk}^2 / f_k}{\sum_{k'} q_{jk'}^2 / f_{k'}}, \qquad f_k = \sum_{j} q_{jk}
+
+    Squaring favours confident assignments; dividing by the soft cluster size :math:`f_k`
+    (over the batch, as in the official code) keeps large clusters from absorbing the
+    others. The result is detached: it is a target, not a path for gradients.
+
+    Args:
+        q: ``(M, K)`` soft assignments (rows sum to one).
+    """
+    _check_assignment(q)
+    q = q.detach()
+    weight = q.pow(2) / q.sum(0).clamp_min(torch.finfo(q.dtype).tiny)
+    return weight / weight.sum(1, keepdim=True)
+
+
+def cluster_kl_loss(q: Tensor, p: Tensor | None = None, eps: float = 1e-8) -> Tensor:
+    r"""SCCL's clustering loss: :math:`\mathcal{L}_C = \frac{1}{M} \sum_j \mathrm{KL}(p_j \,\|\, q_j)`.
+
+    .. math::
+        \mathcal{L}_C = \frac{1}{M} \sum_{j=1}^{M} \sum_{k=1}^{K} p_{jk} \log \frac{p_{jk}}{q_{jk}}
+
+    Args:
+        q: ``(M, K)`` soft assignments from :func:`student_t_assignment`; gradients flow
+            through it.
+        p: ``(M, K)`` targets; default :func:`target_distribution` of ``q`` (recomputed from
+            the batch and detached at every step, as the official SCCL code does).
+        eps: added to ``q`` inside the log, as in the official code, so an assignment that
+            underflowed to 0 gives a large finite loss rather than inf.
+    """
+    _check_assignment(q)
+    p = target_distribution(q) if p is None else p
+    _check_assignment(p, "p")
+    if p.shape != q.shape:
+        raise ValueError(f"p must have the shape of q {tuple(q.shape)}, got {tuple(p.shape)}")
+    p = p.to(q.dtype)
+    return torch.special.xlogy(p, p).sum(1).mean() - (p * torch.log(q + eps)).sum(1).mean()

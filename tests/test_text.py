@@ -21,19 +21,6 @@ from contrastive_tutorial.evaluate import evaluate_sts, mean_cosine, spearman, s
 from contrastive_tutorial.methods import simcse
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder_parts():
-    from transformers import AutoTokenizer, BertConfig, BertModel
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model_id("sentence-transformers/all-MiniLM-L6-v2"))
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=32, max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    return tokenizer, BertModel(config)
-
-
 @pytest.fixture
 def tiny(tiny_encoder_parts):
     import copy

@@ -1,0 +1,365 @@
+r"""PromptBERT (Jiang et al., 2022): a sentence's vector is what BERT would say at [MASK].
+
+- :class:`Template` splits a template such as ``This sentence : "[X]" means [MASK] .`` into
+  the token ids before and after the sentence.
+- :class:`PromptEncoder` builds ``[CLS] prefix sentence suffix [SEP]`` from token ids (the
+  sentence alone is truncated, so the [MASK] is never cut off), and returns the last hidden
+  state at [MASK]. With ``denoise=True`` it subtracts the template's own [MASK] vector: the
+  template alone, with the position ids after the sentence slot shifted by the sentence's
+  length, as in the official code (kongds/Prompt-BERT).
+- :func:`template_contrast_loss`: unsupervised PromptBERT, SimCSE's loss between the vectors
+  of one sentence under two different templates, each denoised by its own template.
+- :func:`mlm_topk_representation`: the alternative the paper sets aside, the MLM head's
+  top-k tokens averaged by probability; it needs a model with an MLM head.
+- :func:`static_token_average`: the average of a sentence's static token embeddings, with
+  the biased tokens (subwords, punctuation, frequent tokens) optionally dropped, the paper's
+  diagnosis of why raw BERT sentence vectors are poor.
+
+Taught in the chapter "PromptBERT".
+"""
+
+from __future__ import annotations
+
+import string
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..losses import simcse_loss
+from ..train import History, fit
+
+__all__ = [
+    "Template",
+    "PromptEncoder",
+    "template_contrast_loss",
+    "train_prompt_contrast",
+    "mlm_topk_representation",
+    "load_mlm",
+    "token_frequencies",
+    "static_token_average",
+]
+
+SENTENCE, MASK = "[X]", "[MASK]"
+
+
+@dataclass(frozen=True)
+class Template:
+    """A prompt template with one sentence slot ``[X]`` and one ``[MASK]``, tokenised once.
+
+    ``prefix`` and ``suffix`` are the token ids before and after the sentence (without
+    [CLS]/[SEP]); exactly one of them holds the tokenizer's mask id.
+    """
+
+    text: str
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+    mask_id: int
+
+    @classmethod
+    def parse(cls, text: str, tokenizer) -> "Template":
+        if text.count(SENTENCE) != 1:
+            raise ValueError(f"template must contain the sentence slot {SENTENCE} exactly once, got {text!r}")
+        if text.count(MASK) != 1:
+            raise ValueError(f"template must contain {MASK} exactly once, got {text!r}")
+        if tokenizer.mask_token_id is None:
+            raise ValueError("tokenizer has no mask token; a prompt needs one")
+        before, after = text.split(SENTENCE)
+
+        def ids(part: str) -> tuple[int, ...]:
+            part = part.replace(MASK, tokenizer.mask_token)
+            return tuple(tokenizer(part.strip(), add_special_tokens=False)["input_ids"]) if part.strip() else ()
+
+        template = cls(text, ids(before), ids(after), tokenizer.mask_token_id)
+        if (template.prefix + template.suffix).count(template.mask_id) != 1:
+            raise ValueError(f"template {text!r} must tokenise to exactly one mask token")
+        return template
+
+    @property
+    def mask_in_prefix(self) -> bool:
+        return self.mask_id in self.prefix
+
+    def mask_offset(self, sentence_length: int) -> int:
+        """Position of [MASK] in ``[CLS] prefix sentence suffix [SEP]`` for a sentence of that many tokens."""
+        if self.mask_in_prefix:
+            return 1 + self.prefix.index(self.mask_id)
+        return 1 + len(self.prefix) + sentence_length + self.suffix.index(self.mask_id)
+
+
+class PromptEncoder(nn.Module):
+    r"""Sentence vectors from the [MASK] of a prompt: :math:`h = H^{(L)}_{[\mathrm{MASK}]}(\text{template}(x))`.
+
+    With ``denoise=True``, :math:`h - \hat h` where :math:`\hat h` is the [MASK] state of the
+    template with an empty slot whose later position ids are shifted by the sentence's
+    length :math:`\ell`, so the template tokens sit where they sit around the sentence:
+    the part of :math:`h` that the template alone explains.
+
+    Args:
+        model: a ``transformers`` encoder (``AutoModel``) or masked LM
+            (``AutoModelForMaskedLM``, whose encoder is used); it must accept ``position_ids``.
+        tokenizer: its tokenizer (it needs a mask token).
+        template: e.g. ``'This sentence : "[X]" means [MASK] .'``.
+        max_length: tokens kept of the sentence itself; the template is added around it.
+        mlp_only_train: as SimCSE's unsupervised recipe, a Linear+tanh on the vector in
+            training only (the official unsupervised PromptBERT does the same).
+    """
+
+    def __init__(
+        self, model: nn.Module, tokenizer, template: str, denoise: bool = False, max_length: int = 32, mlp_only_train: bool = True
+    ) -> None:
+        super().__init__()
+        if max_length < 1:
+            raise ValueError(f"max_length must be >= 1, got {max_length}")
+        self.model, self.tokenizer = model, tokenizer
+        self.encoder = getattr(model, "base_model", model)
+        self.template = Template.parse(template, tokenizer)
+        self.denoise, self.max_length, self.mlp_only_train = denoise, max_length, mlp_only_train
+        hidden = self.encoder.config.hidden_size
+        self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh()).to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def with_template(self, template: str, denoise: bool | None = None) -> "PromptEncoder":
+        """The same model (shared weights) under another template."""
+        other = PromptEncoder.__new__(PromptEncoder)
+        nn.Module.__init__(other)
+        other.model, other.tokenizer, other.encoder, other.mlp = self.model, self.tokenizer, self.encoder, self.mlp
+        other.template = Template.parse(template, self.tokenizer)
+        other.denoise = self.denoise if denoise is None else denoise
+        other.max_length, other.mlp_only_train = self.max_length, self.mlp_only_train
+        other.train(self.training)
+        return other
+
+    def tokenize(self, sentences: Sequence[str]) -> dict[str, Tensor]:
+        """``input_ids``, ``attention_mask``, ``mask_position`` and ``sentence_length`` of the prompted batch.
+
+        The sentence is tokenised alone and truncated to ``max_length`` tokens, then placed
+        into the template, so the [MASK] is present and located exactly for any length.
+        """
+        if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
+            raise TypeError("sentences must be a sequence of strings")
+        if len(sentences) == 0:
+            raise ValueError("sentences is empty")
+        tok, t = self.tokenizer, self.template
+        pieces = tok(list(sentences), add_special_tokens=False, truncation=True, max_length=self.max_length)["input_ids"]
+        rows = [[tok.cls_token_id, *t.prefix, *p, *t.suffix, tok.sep_token_id] for p in pieces]
+        width = max(map(len, rows))
+        ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
+        attention = torch.zeros_like(ids)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+            attention[i, : len(row)] = 1
+        lengths = torch.tensor([len(p) for p in pieces])
+        positions = torch.tensor([t.mask_offset(len(p)) for p in pieces])
+        batch = {"input_ids": ids, "attention_mask": attention, "mask_position": positions, "sentence_length": lengths}
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    def _mask_states(self, batch: dict[str, Tensor]) -> Tensor:
+        out = self.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        rows = torch.arange(len(batch["input_ids"]), device=self.device)
+        return out.last_hidden_state[rows, batch["mask_position"]]
+
+    def template_bias(self, lengths: Tensor) -> Tensor:
+        r"""``(B, D)`` [MASK] states :math:`\hat h(\ell)` of the template alone, one per sentence length.
+
+        Input ``[CLS] prefix suffix [SEP]``; positions ``0, 1, ...`` up to the slot, then
+        shifted by :math:`\ell` after it, as if :math:`\ell` sentence tokens were there.
+        """
+        tok, t = self.tokenizer, self.template
+        ids = torch.tensor([tok.cls_token_id, *t.prefix, *t.suffix, tok.sep_token_id], device=self.device)
+        distinct, inverse = torch.unique(lengths, return_inverse=True)
+        start = self.encoder.config.pad_token_id + 1 if "roberta" in self.encoder.config.model_type else 0
+        positions = torch.arange(start, start + len(ids), device=self.device).repeat(len(distinct), 1)
+        positions[:, 1 + len(t.prefix) :] += distinct[:, None].to(self.device)
+        out = self.encoder(input_ids=ids.repeat(len(distinct), 1), position_ids=positions)
+        return out.last_hidden_state[:, t.mask_offset(0)][inverse]
+
+    def forward(self, sentences: Sequence[str]) -> Tensor:
+        """``(B, D)`` [MASK] vectors (denoised if ``self.denoise``; through the MLP in training)."""
+        batch = self.tokenize(sentences)
+        vectors = self._mask_states(batch)
+        if self.denoise:
+            vectors = vectors - self.template_bias(batch["sentence_length"])
+        if self.training or not self.mlp_only_train:
+            vectors = self.mlp(vectors)
+        return vectors
+
+    @torch.inference_mode()
+    def encode(self, sentences: Sequence[str], batch_size: int = 128) -> Tensor:
+        """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""
+        sentences = list(sentences)
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        was_training = self.training
+        self.eval()
+        try:
+            chunks = [self([sentences[i] for i in order[s : s + batch_size]]).float().cpu() for s in range(0, len(order), batch_size)]
+        finally:
+            self.train(was_training)
+        out = torch.empty(len(sentences), chunks[0].shape[1])
+        out[torch.tensor(order)] = torch.cat(chunks)
+        return out
+
+
+# --------------------------------------------------------------------------- training
+def template_contrast_loss(first: PromptEncoder, second: PromptEncoder, sentences: Sequence[str], temperature: float = 0.05) -> Tensor:
+    r"""Unsupervised PromptBERT: sentence :math:`i` under template 1 must pick itself under template 2.
+
+    :math:`\ell_i = -\log \frac{e^{\cos(h_i, h'_i)/\tau}}{\sum_j e^{\cos(h_i, h'_j)/\tau}}`, where
+    :math:`h` and :math:`h'` are the (denoised) [MASK] vectors of the two templates:
+    :func:`~contrastive_tutorial.losses.simcse_loss` with a template change, on top of
+    dropout, as the positive view.
+    """
+    if first.model is not second.model:
+        raise ValueError("first and second must share one model (use PromptEncoder.with_template)")
+    return simcse_loss(first(sentences), second(sentences), temperature)
+
+
+def train_prompt_contrast(
+    encoder: PromptEncoder,
+    second_template: str,
+    sentences: Sequence[str],
+    *,
+    batch_size: int = 256,
+    lr: float = 1e-5,
+    temperature: float = 0.05,
+    max_steps: int | None = None,
+    evaluate: Callable[[PromptEncoder], dict[str, float]] | None = None,
+    eval_every: int | None = None,
+    seed: int = 0,
+    amp: bool | None = None,
+    progress: bool = True,
+) -> History:
+    """Train with :func:`template_contrast_loss` (both templates denoised during training).
+
+    Defaults follow the official unsupervised BERT run: batch 256, lr 1e-5, one epoch,
+    :math:`\\tau = 0.05`, linear decay. Evaluation uses ``encoder``'s template as it is set
+    (the official run evaluates without denoising). With ``evaluate`` the best
+    ``dev_spearman`` checkpoint is kept.
+    """
+    from .simcse import _batches, _limited
+
+    sentences = list(sentences)
+    first, second = encoder.with_template(encoder.template.text, denoise=True), encoder.with_template(second_template, denoise=True)
+    steps = len(sentences) // batch_size
+    if steps < 1:
+        raise ValueError(f"batch_size ({batch_size}) must not exceed the number of sentences ({len(sentences)})")
+    batches = _batches(sentences, batch_size, seed)
+    if max_steps is not None:
+        steps = min(steps, max_steps)
+        batches = _limited(batches, steps)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
+
+    def loss_fn(model: PromptEncoder, batch: list[str]) -> Tensor:
+        first.train(model.training)
+        second.train(model.training)
+        return template_contrast_loss(first, second, batch, temperature)
+
+    return fit(
+        encoder, loss_fn, batches, optimizer, 1, amp=amp, scheduler=scheduler, evaluate=evaluate, eval_every=eval_every,
+        keep_best="dev_spearman" if evaluate is not None else None, progress=progress,
+    )
+
+
+# --------------------------------------------------------------------------- MLM head
+def load_mlm(model_id: str):
+    """Tokenizer and ``AutoModelForMaskedLM`` for ``model_id``, refusing a model whose MLM head would be random.
+
+    ``transformers`` would silently initialise a missing head (e.g. for
+    ``sentence-transformers/all-MiniLM-L6-v2``, which ships only the encoder); here that is
+    an error.
+    """
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    from ..encoders import resolve_model_id
+
+    path = resolve_model_id(model_id)
+    model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
+    head_missing = [k for k in info["missing_keys"] if not k.startswith(model.base_model_prefix + ".")]
+    if head_missing:
+        raise ValueError(
+            f"{model_id!r} has no pretrained MLM head (missing {head_missing[0]!r} and {len(head_missing) - 1} more); "
+            "the MLM top-k representation needs one, e.g. bert-base-uncased (full profile)"
+        )
+    return AutoTokenizer.from_pretrained(path), model
+
+
+@torch.inference_mode()
+def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k: int = 10) -> Tensor:
+    r"""The paper's other prompt representation: :math:`v = \sum_{t \in \mathrm{top}k} p(t)\, W_t / \sum_{t} p(t)`.
+
+    :math:`p` is the MLM head's distribution at [MASK] and :math:`W_t` the static
+    embedding of token :math:`t`. Raises ``ValueError`` when ``encoder.model`` has no MLM
+    head (load it with :func:`load_mlm`).
+    """
+    model = encoder.model
+    if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None or model is encoder.encoder:
+        raise ValueError(
+            "mlm_topk_representation needs a PromptEncoder built on a masked LM (AutoModelForMaskedLM, "
+            "see load_mlm); this model has no MLM head"
+        )
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    was_training = encoder.training
+    encoder.eval()
+    batch = encoder.tokenize(sentences)
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    rows = torch.arange(len(logits), device=logits.device)
+    probs = logits[rows, batch["mask_position"]].float().softmax(-1)
+    top = probs.topk(k, dim=-1)
+    weights = top.values / top.values.sum(-1, keepdim=True)
+    static = model.get_input_embeddings().weight.float()
+    encoder.train(was_training)
+    return (weights.unsqueeze(-1) * static[top.indices]).sum(1).cpu()
+
+
+# --------------------------------------------------------------------------- static token bias
+def token_frequencies(tokenizer, sentences: Sequence[str]) -> Counter:
+    """How often each token id occurs in ``sentences`` (a corpus estimate of token frequency)."""
+    counts: Counter = Counter()
+    for ids in tokenizer(list(sentences), add_special_tokens=False)["input_ids"]:
+        counts.update(ids)
+    return counts
+
+
+def _is_punctuation(token: str) -> bool:
+    return all(ch in string.punctuation for ch in token)
+
+
+@torch.no_grad()
+def static_token_average(
+    model: nn.Module, tokenizer, sentences: Sequence[str], drop: Sequence[str] = (), frequent: set[int] | None = None
+) -> Tensor:
+    r"""``(N, D)`` averages of the static token embeddings :math:`W_t` of each sentence (no transformer layer).
+
+    ``drop`` removes the token kinds the paper finds biased: ``"subword"`` (``##`` pieces),
+    ``"punctuation"``, ``"uppercase"`` (tokens with a capital letter, for cased models) and
+    ``"frequent"`` (ids in ``frequent``). A sentence left with no token keeps all of its
+    tokens.
+    """
+    kinds = {"subword", "punctuation", "uppercase", "frequent"}
+    if not set(drop) <= kinds:
+        raise ValueError(f"drop must be a subset of {sorted(kinds)}, got {sorted(drop)}")
+    if "frequent" in drop and frequent is None:
+        raise ValueError("drop='frequent' needs the set of frequent token ids")
+    table = model.get_input_embeddings().weight.detach().float().cpu()
+    out = []
+    for ids in tokenizer(list(sentences), add_special_tokens=False)["input_ids"]:
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+
+        def biased(i: int, t: str) -> bool:
+            return (
+                ("subword" in drop and t.startswith("##"))
+                or ("punctuation" in drop and _is_punctuation(t))
+                or ("uppercase" in drop and any(c.isupper() for c in t))
+                or ("frequent" in drop and i in frequent)
+            )
+
+        kept = [i for i, t in zip(ids, tokens) if not biased(i, t)] or ids
+        out.append(table[kept].mean(0) if kept else torch.zeros(table.shape[1]))
+    return torch.stack(out)

@@ -1,0 +1,178 @@
+"""PromptBERT on a tiny random BERT: [MASK] placement, denoising, template contrast, MLM top-k, static tokens."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from contrastive_tutorial import losses as L
+from contrastive_tutorial.methods import promptbert as pb
+
+TEMPLATE = 'This sentence : "[X]" means [MASK] .'
+SENTENCES = ["A cat sits on the mat.", "Stocks fell sharply today in early trading on the exchange.", "Hi", "Rain."]
+
+
+@pytest.fixture
+def prompt(tiny_encoder_parts):
+    tokenizer, model = tiny_encoder_parts
+    torch.manual_seed(1)
+    return pb.PromptEncoder(copy.deepcopy(model), tokenizer, TEMPLATE, max_length=8)
+
+
+def manual_ids(tokenizer, sentence, max_length, template=TEMPLATE):
+    """[CLS] + prefix + sentence tokens (truncated) + suffix + [SEP], built from strings."""
+    before, after = template.split("[X]")
+    enc = lambda s: tokenizer(s.replace("[MASK]", tokenizer.mask_token).strip(), add_special_tokens=False)["input_ids"]  # noqa: E731
+    return [tokenizer.cls_token_id, *enc(before), *enc(sentence)[:max_length], *enc(after), tokenizer.sep_token_id]
+
+
+# ----------------------------------------------------------------- templates and tokens
+def test_template_parse_and_errors(tiny_encoder_parts):
+    tokenizer, _ = tiny_encoder_parts
+    t = pb.Template.parse(TEMPLATE, tokenizer)
+    assert tokenizer.convert_ids_to_tokens(list(t.prefix)) == ["this", "sentence", ":", '"']
+    assert tokenizer.convert_ids_to_tokens(list(t.suffix)) == ['"', "means", "[MASK]", "."]
+    with pytest.raises(ValueError, match="sentence slot"):
+        pb.Template.parse("no slot [MASK]", tokenizer)
+    with pytest.raises(ValueError, match="exactly once"):
+        pb.Template.parse("[X] [MASK] [MASK]", tokenizer)
+
+
+@pytest.mark.parametrize("template", [TEMPLATE, "[MASK] is what [X] means", "[X] means [MASK]"])
+def test_mask_position_is_right_for_any_length_and_truncation(prompt, template):
+    p = prompt.with_template(template)
+    batch = p.tokenize(SENTENCES)
+    for i, sentence in enumerate(SENTENCES):
+        expected = manual_ids(p.tokenizer, sentence, 8, template)
+        row = batch["input_ids"][i, : len(expected)].tolist()
+        assert row == expected
+        assert batch["attention_mask"][i].sum() == len(expected)
+        assert batch["input_ids"][i, batch["mask_position"][i]] == p.tokenizer.mask_token_id
+    assert batch["sentence_length"][1] == 8  # the long sentence was truncated, its [MASK] kept
+
+
+def test_forward_is_the_mask_hidden_state(prompt):
+    prompt.eval()
+    vectors = prompt(SENTENCES)
+    for i, sentence in enumerate(SENTENCES):
+        ids = torch.tensor([manual_ids(prompt.tokenizer, sentence, 8)])
+        hidden = prompt.model(input_ids=ids).last_hidden_state[0]
+        where = ids[0].tolist().index(prompt.tokenizer.mask_token_id)
+        torch.testing.assert_close(vectors[i], hidden[where], atol=1e-5, rtol=1e-5)
+
+
+def test_denoising_subtracts_the_template_alone_with_shifted_positions(prompt):
+    denoised = prompt.with_template(TEMPLATE, denoise=True)
+    denoised.eval()
+    raw = prompt.with_template(TEMPLATE).eval()(SENTENCES)
+    out = denoised(SENTENCES)
+    tok, t = prompt.tokenizer, denoised.template
+    for i, sentence in enumerate(SENTENCES):
+        n = min(len(tok(sentence, add_special_tokens=False)["input_ids"]), 8)
+        ids = [tok.cls_token_id, *t.prefix, *t.suffix, tok.sep_token_id]
+        positions = [p if p <= len(t.prefix) else p + n for p in range(len(ids))]
+        hidden = prompt.model(input_ids=torch.tensor([ids]), position_ids=torch.tensor([positions])).last_hidden_state[0]
+        bias = hidden[ids.index(tok.mask_token_id)]
+        torch.testing.assert_close(out[i], raw[i] - bias, atol=1e-5, rtol=1e-5)
+    lengths = torch.tensor([1, 5])
+    bias = denoised.template_bias(lengths)
+    assert not torch.allclose(bias[0], bias[1])  # the shift matters
+
+
+def test_mlp_is_used_in_training_only(prompt):
+    torch.manual_seed(0)
+    prompt.model.eval()  # no dropout
+    plain = prompt.eval()(SENTENCES)
+    prompt.train()
+    prompt.model.eval()
+    torch.testing.assert_close(prompt(SENTENCES), prompt.mlp(plain))
+
+
+def test_encode_keeps_input_order(prompt):
+    prompt.eval()
+    torch.testing.assert_close(prompt.encode(SENTENCES, batch_size=3), prompt(SENTENCES), atol=1e-5, rtol=1e-5)
+
+
+# ----------------------------------------------------------------- template contrast
+def test_template_contrast_is_simcse_loss_between_templates(prompt):
+    prompt.eval()
+    second = prompt.with_template("[X] means [MASK] .", denoise=True)
+    first = prompt.with_template(TEMPLATE, denoise=True)
+    loss = pb.template_contrast_loss(first, second, SENTENCES, temperature=0.05)
+    torch.testing.assert_close(loss, L.simcse_loss(first(SENTENCES), second(SENTENCES), 0.05))
+    other = pb.PromptEncoder(copy.deepcopy(prompt.model), prompt.tokenizer, TEMPLATE)
+    with pytest.raises(ValueError, match="share one model"):
+        pb.template_contrast_loss(first, other, SENTENCES)
+
+
+def test_train_prompt_contrast_updates_the_model(prompt):
+    before = copy.deepcopy(prompt.model.state_dict())
+    history = pb.train_prompt_contrast(prompt, "[X] means [MASK] .", SENTENCES * 4, batch_size=4, lr=1e-3, max_steps=2, progress=False)
+    assert len(history) == 1 and torch.isfinite(torch.tensor(history[0]["loss"]))
+    assert any(not torch.equal(before[k], v) for k, v in prompt.model.state_dict().items())
+    assert prompt.denoise is False  # evaluation keeps the encoder's own setting
+
+
+# ----------------------------------------------------------------- MLM top-k and loading
+def test_mlm_topk_matches_its_definition(tiny_mlm_parts):
+    tokenizer, mlm = tiny_mlm_parts
+    p = pb.PromptEncoder(mlm, tokenizer, TEMPLATE).eval()  # no dropout in the reference pass below
+    rep = pb.mlm_topk_representation(p, SENTENCES, k=3)
+    batch = p.tokenize(SENTENCES)
+    logits = mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    for i in range(len(SENTENCES)):
+        probs = logits[i, batch["mask_position"][i]].softmax(-1)
+        top = probs.topk(3)
+        w = mlm.get_input_embeddings().weight
+        expected = sum(top.values[j] * w[top.indices[j]] for j in range(3)) / top.values.sum()
+        torch.testing.assert_close(rep[i], expected.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_mlm_topk_refuses_a_model_without_head(prompt):
+    with pytest.raises(ValueError, match="no MLM head"):
+        pb.mlm_topk_representation(prompt, SENTENCES)
+
+
+def test_load_mlm_accepts_a_head_and_refuses_an_encoder_only_model(tiny_mlm_parts, tiny_encoder_parts, tmp_path):
+    tokenizer, mlm = tiny_mlm_parts
+    mlm.save_pretrained(tmp_path / "mlm")
+    tokenizer.save_pretrained(tmp_path / "mlm")
+    _, loaded = pb.load_mlm(str(tmp_path / "mlm"))
+    torch.testing.assert_close(loaded.get_output_embeddings().weight, mlm.get_output_embeddings().weight)
+    _, encoder_only = tiny_encoder_parts
+    encoder_only.save_pretrained(tmp_path / "enc")
+    tokenizer.save_pretrained(tmp_path / "enc")
+    with pytest.raises(ValueError, match="no pretrained MLM head"):
+        pb.load_mlm(str(tmp_path / "enc"))
+
+
+# ----------------------------------------------------------------- static token embeddings
+def test_static_token_average_drops_the_biased_tokens(tiny_encoder_parts):
+    tokenizer, model = tiny_encoder_parts
+    table = model.get_input_embeddings().weight.detach()
+    sentence = "Unbelievably, cats sleep."
+    ids = tokenizer(sentence, add_special_tokens=False)["input_ids"]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    assert any(t.startswith("##") for t in tokens) and "," in tokens
+    full = pb.static_token_average(model, tokenizer, [sentence])
+    torch.testing.assert_close(full[0], table[ids].mean(0))
+    kept = [i for i, t in zip(ids, tokens) if not t.startswith("##") and t not in {",", "."}]
+    clean = pb.static_token_average(model, tokenizer, [sentence], drop=("subword", "punctuation"))
+    torch.testing.assert_close(clean[0], table[kept].mean(0))
+    frequent = {ids[0]}
+    no_frequent = pb.static_token_average(model, tokenizer, [sentence], drop=("frequent",), frequent=frequent)
+    torch.testing.assert_close(no_frequent[0], table[ids[1:]].mean(0))
+    only_punct = pb.static_token_average(model, tokenizer, ["..."], drop=("punctuation",))
+    assert torch.isfinite(only_punct).all()  # nothing left: all tokens kept rather than 0/0
+    with pytest.raises(ValueError, match="drop must be"):
+        pb.static_token_average(model, tokenizer, [sentence], drop=("stopwords",))
+    with pytest.raises(ValueError, match="frequent token ids"):
+        pb.static_token_average(model, tokenizer, [sentence], drop=("frequent",))
+
+
+def test_token_frequencies_count_tokens(tiny_encoder_parts):
+    tokenizer, _ = tiny_encoder_parts
+    counts = pb.token_frequencies(tokenizer, ["the cat", "the dog"])
+    assert counts[tokenizer.convert_tokens_to_ids("the")] == 2
