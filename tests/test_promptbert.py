@@ -93,6 +93,9 @@ def test_mlp_is_used_in_training_only(prompt):
 def test_encode_keeps_input_order(prompt):
     prompt.eval()
     torch.testing.assert_close(prompt.encode(SENTENCES, batch_size=3), prompt(SENTENCES), atol=1e-5, rtol=1e-5)
+    both = prompt.encode_variants(SENTENCES, batch_size=3)
+    torch.testing.assert_close(both["raw"], prompt(SENTENCES), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(both["denoised"], prompt.with_template(TEMPLATE, denoise=True)(SENTENCES), atol=1e-5, rtol=1e-5)
 
 
 # ----------------------------------------------------------------- template contrast

@@ -189,9 +189,38 @@ class PromptEncoder(nn.Module):
         return vectors
 
     @torch.inference_mode()
+    def encode_variants(self, sentences: Sequence[str], batch_size: int = 128) -> dict[str, Tensor]:
+        """Eval-mode ``{"raw": (N, D), "denoised": (N, D)}`` from one pass, on the CPU, in input order.
+
+        (Without the MLP, i.e. with ``mlp_only_train``; what the chapter compares.)
+        """
+        sentences = list(sentences)
+        if not sentences:
+            raise ValueError("sentences is empty")
+        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+        was_training = self.training
+        self.eval()
+        raw, denoised = [], []
+        try:
+            for start in range(0, len(order), batch_size):
+                batch = self.tokenize([sentences[i] for i in order[start : start + batch_size]])
+                vectors = self._mask_states(batch)
+                if not self.mlp_only_train:
+                    raise ValueError("encode_variants compares vectors without the MLP; use encode with mlp_only_train=False")
+                raw.append(vectors.float().cpu())
+                denoised.append((vectors - self.template_bias(batch["sentence_length"])).float().cpu())
+        finally:
+            self.train(was_training)
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        return {"raw": torch.cat(raw)[inverse], "denoised": torch.cat(denoised)[inverse]}
+
+    @torch.inference_mode()
     def encode(self, sentences: Sequence[str], batch_size: int = 128) -> Tensor:
         """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""
         sentences = list(sentences)
+        if not sentences:
+            raise ValueError("sentences is empty")
         order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
         was_training = self.training
         self.eval()
@@ -199,9 +228,9 @@ class PromptEncoder(nn.Module):
             chunks = [self([sentences[i] for i in order[s : s + batch_size]]).float().cpu() for s in range(0, len(order), batch_size)]
         finally:
             self.train(was_training)
-        out = torch.empty(len(sentences), chunks[0].shape[1])
-        out[torch.tensor(order)] = torch.cat(chunks)
-        return out
+        inverse = torch.empty(len(order), dtype=torch.long)
+        inverse[torch.tensor(order)] = torch.arange(len(order))
+        return torch.cat(chunks)[inverse]
 
 
 # --------------------------------------------------------------------------- training

@@ -109,7 +109,9 @@ class SCCL(nn.Module):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         texts = list(texts)
         n = len(texts)
-        if views is None:
+        if objective == "clustering":  # no views needed: only the original texts are encoded
+            batch, cluster_weight = texts, 0.5 if views is None else 1.0
+        elif views is None:
             batch, cluster_weight = texts + texts, 0.5
         else:
             if len(views) != 2 or any(len(v) != n for v in views):

@@ -78,7 +78,7 @@ def sts_dev_evaluator(
     sentence1: Sequence[str],
     sentence2: Sequence[str],
     scores: Sequence[float],
-    pooler: str = "cls_before_pooler",
+    pooler: str | None = "cls_before_pooler",
     positive_threshold: float | None = None,
 ) -> Callable[[TextEncoder], dict[str, float]]:
     """An ``evaluate(encoder)`` for :func:`~contrastive_tutorial.train.fit` on an STS dev set.
@@ -86,6 +86,8 @@ def sts_dev_evaluator(
     Returns ``dev_spearman`` (x 100), ``alignment`` over the pairs whose gold score is at
     least ``positive_threshold`` (SimCSE uses STS-B pairs above 4 of 5; default: the top
     fifth of the scores) and ``uniformity`` over all dev sentences, on normalised vectors.
+    ``pooler=None`` calls ``encoder.encode(sentences)`` alone, for encoders without poolers
+    (e.g. PromptBERT's ``PromptEncoder``).
     """
     scores_np = np.asarray(scores, dtype=np.float64)
     if not len(sentence1) == len(sentence2) == len(scores_np):
@@ -99,7 +101,8 @@ def sts_dev_evaluator(
     right = torch.tensor([index[s] for s in sentence2])
 
     def evaluate(encoder: TextEncoder) -> dict[str, float]:
-        vectors = _as_matrix(encoder.encode(unique, pooler=pooler), len(unique))
+        out = encoder.encode(unique) if pooler is None else encoder.encode(unique, pooler=pooler)
+        vectors = _as_matrix(out, len(unique))
         a, b = vectors[left], vectors[right]
         return {
             "dev_spearman": 100 * spearman((a * b).sum(1).numpy(), scores_np),
