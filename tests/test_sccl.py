@@ -204,6 +204,8 @@ def test_losses_are_the_weighted_sum_of_their_terms(model):
     torch.testing.assert_close(out["cluster"], L.cluster_kl_loss(model.assign(model.embed(TEXTS))))
     virtual = model.losses(TEXTS)  # dropout views: cluster term weighted 0.5 as in the official code
     torch.testing.assert_close(virtual["loss"], 10 * virtual["instance"] + 0.5 * virtual["cluster"])
+    clustering_only = model.losses(TEXTS, views, objective="clustering")  # explicit mode: weight 1, no views encoded
+    torch.testing.assert_close(clustering_only["loss"], out["cluster"])
     assert set(model.losses(TEXTS, objective="instance")) == {"instance", "loss"}
     assert set(model.losses(TEXTS, objective="clustering")) == {"cluster", "loss"}
 
@@ -226,6 +228,11 @@ def test_train_sccl_moves_encoder_and_heads_at_their_rates(model):
     moved = lambda key: (model.state_dict()[key] - before[key]).abs().max().item()  # noqa: E731
     assert moved("centres") > 10 * moved("encoder.model.embeddings.word_embeddings.weight") > 0
     assert moved("head.0.weight") > 0
+
+
+def test_from_kmeans_starts_at_the_kmeans_centres(model):
+    _, centres = kmeans(model.encoder.encode(TEXTS, pooler="mean"), 3, seed=0)
+    torch.testing.assert_close(model.centres.detach(), torch.tensor(centres, dtype=torch.float32))
 
 
 def test_evaluate_clustering_reports_kmeans_and_head(model):

@@ -104,10 +104,20 @@ class PromptEncoder(nn.Module):
         max_length: tokens kept of the sentence itself; the template is added around it.
         mlp_only_train: as SimCSE's unsupervised recipe, a Linear+tanh on the vector in
             training only (the official unsupervised PromptBERT does the same).
+        denoise: subtract :meth:`template_bias` from the [MASK] state.
+        mlp: the Linear+tanh to use (shared between templates by :meth:`with_template`);
+            default a freshly initialised one.
     """
 
     def __init__(
-        self, model: nn.Module, tokenizer, template: str, denoise: bool = False, max_length: int = 32, mlp_only_train: bool = True
+        self,
+        model: nn.Module,
+        tokenizer,
+        template: str,
+        denoise: bool = False,
+        max_length: int = 32,
+        mlp_only_train: bool = True,
+        mlp: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if max_length < 1:
@@ -117,22 +127,19 @@ class PromptEncoder(nn.Module):
         self.template = Template.parse(template, tokenizer)
         self.denoise, self.max_length, self.mlp_only_train = denoise, max_length, mlp_only_train
         hidden = self.encoder.config.hidden_size
-        self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh()).to(self.device)
+        self.mlp = mlp if mlp is not None else nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh()).to(self.device)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
     def with_template(self, template: str, denoise: bool | None = None) -> "PromptEncoder":
-        """The same model (shared weights) under another template."""
-        other = PromptEncoder.__new__(PromptEncoder)
-        nn.Module.__init__(other)
-        other.model, other.tokenizer, other.encoder, other.mlp = self.model, self.tokenizer, self.encoder, self.mlp
-        other.template = Template.parse(template, self.tokenizer)
-        other.denoise = self.denoise if denoise is None else denoise
-        other.max_length, other.mlp_only_train = self.max_length, self.mlp_only_train
-        other.train(self.training)
-        return other
+        """The same model and MLP (shared weights) under another template."""
+        other = PromptEncoder(
+            self.model, self.tokenizer, template, self.denoise if denoise is None else denoise,
+            self.max_length, self.mlp_only_train, mlp=self.mlp,
+        )
+        return other.train(self.training)
 
     def tokenize(self, sentences: Sequence[str]) -> dict[str, Tensor]:
         """``input_ids``, ``attention_mask``, ``mask_position`` and ``sentence_length`` of the prompted batch.
