@@ -11,7 +11,9 @@ Where each is taught: ``info_nce``, ``alignment``, ``uniformity``: chapter "Info
 temperature"; ``nt_xent``: "SimCLR intuition"; ``simcse_loss``: "SimCSE";
 ``supcon_loss``: "SCL fine-tuning"; ``student_t_assignment``, ``target_distribution``,
 ``cluster_kl_loss``: "SCCL" (the clustering half of SCCL, not a contrastive loss, kept here
-so every loss of the book lives in one module).
+so every loss of the book lives in one module); ``moco_loss`` (negatives from a queue),
+``swav_loss`` with ``sinkhorn_knopp`` (clustering), ``byol_loss`` (asymmetry) and
+``barlow_twins_loss`` (redundancy reduction): "Beyond negatives".
 
 Conventions: embeddings are ``(B, D)`` tensors; similarities are computed in float32
 (float64 when the inputs are float64) so that half-precision inputs at small temperatures
@@ -39,6 +41,11 @@ __all__ = [
     "student_t_assignment",
     "target_distribution",
     "cluster_kl_loss",
+    "byol_loss",
+    "moco_loss",
+    "sinkhorn_knopp",
+    "swav_loss",
+    "barlow_twins_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -480,3 +487,142 @@ def cluster_kl_loss(q: Tensor, p: Tensor | None = None, eps: float = 1e-8) -> Te
         raise ValueError(f"p must have the shape of q {tuple(q.shape)}, got {tuple(p.shape)}")
     p = p.to(q.dtype)
     return torch.special.xlogy(p, p).sum(1).mean() - (p * torch.log(q + eps)).sum(1).mean()
+
+
+# --------------------------------------------------------------------------- beyond negatives
+def byol_loss(p: Tensor, z: Tensor) -> Tensor:
+    r"""BYOL's regression loss: :math:`\frac{1}{N}\sum_i \lVert \bar p_i - \mathrm{sg}(\bar z_i) \rVert^2 = \frac{1}{N}\sum_i 2 - 2\cos(p_i, z_i)`.
+
+    ``p`` is the online network's prediction, ``z`` the target's projection of the other
+    view; ``sg`` (stop-gradient) means ``z`` is a constant, so only the online side learns.
+    No negatives: collapse is avoided by the asymmetry (predictor on one side, a slowly
+    moving target on the other). SimSiam's :math:`D = -\cos(p, \mathrm{sg}(z))` is
+    ``byol_loss / 2 - 1`` with the target equal to the online network. Grill et al. (2020);
+    Chen & He (2021). Taught in "Beyond negatives".
+
+    Args:
+        p: ``(N, D)`` predictions (the gradient flows through them).
+        z: ``(N, D)`` targets (detached here).
+    """
+    _check_pair(p, z, ("p", "z"))
+    cosine = F.cosine_similarity(p, z.detach(), dim=1, eps=1e-8)
+    return (2 - 2 * cosine).mean()
+
+
+def moco_loss(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2) -> Tensor:
+    r"""MoCo's InfoNCE: each query's positive is its own key; the negatives are a queue of old keys.
+
+    .. math::
+        \ell_i = -\log \frac{\exp(q_i \cdot k_i / \tau)}{\exp(q_i \cdot k_i / \tau)
+        + \sum_{n=1}^{K} \exp(q_i \cdot u_n / \tau)}
+
+    on L2-normalised vectors: an :func:`info_nce` over the keys ``[k; queue]`` with the
+    batch's other keys left out of each row (MoCo compares a query with its own key and the
+    queue only). Keys come
+    from the momentum encoder and carry no gradient (detached here), so the number of
+    negatives ``K`` is decoupled from the batch size. He et al. (2020), MoCo v2 uses
+    :math:`\tau = 0.2`. Taught in "Beyond negatives".
+
+    Args:
+        q: ``(N, D)`` queries from the online encoder.
+        k: ``(N, D)`` keys of the other view from the momentum encoder.
+        queue: ``(K, D)`` keys of earlier batches, ``K >= 1``.
+    """
+    _check_pair(q, k, ("q", "k"))
+    _check_matrix(queue, "queue")
+    if queue.shape[1] != q.shape[1]:
+        raise ValueError(f"queue must have feature size D={q.shape[1]}, got {queue.shape[1]}")
+    n = q.shape[0]
+    keys = torch.cat([k.detach(), queue.detach().to(k.dtype)])
+    # Only the query's own key and the queue compete: the batch's other keys are left out.
+    other_keys = ~torch.eye(n, len(keys), dtype=torch.bool, device=q.device)
+    other_keys[:, n:] = False
+    return info_nce(q, keys, torch.arange(n, device=q.device), temperature, key_mask=other_keys)
+
+
+@torch.no_grad()
+def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -> Tensor:
+    r"""SwAV's codes: an equipartitioned soft assignment of the batch to the prototypes.
+
+    Solves :math:`\max_{Q} \mathrm{Tr}(Q^\top S) + \epsilon H(Q)` over assignments whose
+    prototypes each receive :math:`1/K` of the batch and whose samples each carry
+    :math:`1/B`, by Sinkhorn-Knopp: start from :math:`Q = \exp(S / \epsilon)`, then
+    alternately rescale its prototype sums to :math:`1/K` and its sample sums to :math:`1/B`.
+    The returned rows (one per sample) sum to 1. No gradient: codes are targets.
+    Caron et al. (2020), :math:`\epsilon = 0.05`, 3 iterations.
+
+    Args:
+        scores: ``(B, K)`` similarities of normalised embeddings to normalised prototypes.
+    """
+    _check_matrix(scores, "scores")
+    _check_temperature(epsilon, "epsilon")
+    if not isinstance(iterations, int) or iterations < 1:
+        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
+    logits = scores.to(dtype) / epsilon
+    q = torch.exp(logits - logits.max())  # a global shift cancels in the first normalisation
+    q = q / q.sum()
+    n, k = q.shape
+    for _ in range(iterations):
+        q = q / q.sum(0, keepdim=True) / k  # each prototype gets 1/K of the mass
+        q = q / q.sum(1, keepdim=True) / n  # each sample carries 1/B
+    return q * n
+
+
+def swav_loss(
+    scores1: Tensor, scores2: Tensor, temperature: float = 0.1, epsilon: float = 0.05, iterations: int = 3
+) -> Tensor:
+    r"""SwAV's swapped prediction: predict one view's code from the other view's scores.
+
+    .. math::
+        \mathcal{L} = -\frac{1}{2B} \sum_i \sum_k \Big[ q^{(1)}_{ik} \log p^{(2)}_{ik}
+        + q^{(2)}_{ik} \log p^{(1)}_{ik} \Big], \qquad
+        p^{(v)}_{ik} = \mathrm{softmax}_k\big(s^{(v)}_{ik} / \tau\big)
+
+    with codes :math:`q^{(v)}` = :func:`sinkhorn_knopp` of the scores :math:`s^{(v)}`. The
+    equipartition constraint is what prevents collapse: all samples cannot share one
+    prototype. Caron et al. (2020). Taught in "Beyond negatives".
+
+    Args:
+        scores1, scores2: ``(B, K)`` prototype scores of the two views.
+    """
+    _check_pair(scores1, scores2, ("scores1", "scores2"))
+    tau = _check_temperature(temperature)
+    q1, q2 = sinkhorn_knopp(scores1, epsilon, iterations), sinkhorn_knopp(scores2, epsilon, iterations)
+    dtype = q1.dtype
+    log_p1 = torch.log_softmax(scores1.to(dtype) / tau, dim=1)
+    log_p2 = torch.log_softmax(scores2.to(dtype) / tau, dim=1)
+    return -0.5 * ((q1 * log_p2).sum(1).mean() + (q2 * log_p1).sum(1).mean())
+
+
+def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 1e-5) -> Tensor:
+    r"""Barlow Twins: make the cross-correlation of the two views' features the identity.
+
+    Standardise each feature over the batch, :math:`\hat z = (z - \mu) / \sqrt{\sigma^2 + \epsilon}`
+    (batch norm without affine parameters), then with
+    :math:`C_{ij} = \frac{1}{N} \sum_b \hat z^{(1)}_{bi} \hat z^{(2)}_{bj}`
+
+    .. math::
+        \mathcal{L} = \sum_i (1 - C_{ii})^2 + \lambda \sum_i \sum_{j \ne i} C_{ij}^2
+
+    The diagonal term makes each feature invariant to the augmentation; the off-diagonal
+    term decorrelates features (redundancy reduction), so they cannot all collapse to one
+    direction. Zbontar et al. (2021), :math:`\lambda = 5 \cdot 10^{-3}`. Taught in
+    "Beyond negatives".
+
+    Args:
+        z1, z2: ``(N, D)`` projections of the two views, ``N >= 2``.
+    """
+    _check_pair(z1, z2)
+    _check_temperature(lambd, "lambd")
+    dtype = torch.float64 if z1.dtype == torch.float64 else torch.float32
+    z1, z2 = z1.to(dtype), z2.to(dtype)
+
+    def standardise(z: Tensor) -> Tensor:
+        return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + eps)
+
+    c = standardise(z1).T @ standardise(z2) / z1.shape[0]
+    diagonal = torch.diagonal(c)
+    on_diag = (1 - diagonal).pow(2).sum()
+    off_diag = c.pow(2).sum() - diagonal.pow(2).sum()
+    return on_diag + lambd * off_diag

@@ -1,4 +1,4 @@
-"""Profiles, views, evaluation, the training loop and the encoders."""
+"""Profiles, evaluation, the training loop and the encoders."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import contrastive_tutorial as ct
-from contrastive_tutorial import evaluate, views
+from contrastive_tutorial import evaluate
 from contrastive_tutorial.encoders import ProjectionHead, SmallCNN, load_text_model, resolve_model_id
 from contrastive_tutorial.train import fit
 
@@ -48,42 +48,6 @@ def test_seed_everything_is_reproducible():
     g2 = ct.seed_everything(3)
     b = torch.rand(3), torch.rand(2, generator=g2)
     torch.testing.assert_close(a, b)
-
-
-# ----------------------------------------------------------------- views
-def test_full_crop_without_jitter_is_identity():
-    x = torch.rand(4, 3, 8, 8)
-    out = views.random_resized_crop(x, scale=(1.0, 1.0), ratio=(1.0, 1.0))
-    torch.testing.assert_close(out, x, atol=1e-5, rtol=0)
-
-
-def test_flip_mirrors_whole_image():
-    x = torch.rand(64, 1, 6, 6)
-    out = views.random_resized_crop(x, scale=(1.0, 1.0), ratio=(1.0, 1.0), flip=True,
-                                    generator=torch.Generator().manual_seed(0))
-    flipped = [torch.allclose(o, xi.flip(-1), atol=1e-5) for o, xi in zip(out, x)]
-    kept = [torch.allclose(o, xi, atol=1e-5) for o, xi in zip(out, x)]
-    assert all(f or k for f, k in zip(flipped, kept)) and 10 < sum(flipped) < 54
-
-
-def test_views_are_random_per_image_and_reproducible():
-    x = torch.rand(1, 1, 16, 16).repeat(8, 1, 1, 1)
-    v = views.ImageViews(generator=torch.Generator().manual_seed(0))
-    out = v(x)
-    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1
-    assert not torch.allclose(out[0], out[1])  # independent parameters per image
-    again = views.ImageViews(generator=torch.Generator().manual_seed(0))(x)
-    torch.testing.assert_close(out, again)
-
-
-def test_crop_rejects_bad_input():
-    with pytest.raises(ValueError, match="images"):
-        views.random_resized_crop(torch.zeros(3, 8, 8))
-
-
-def test_brightness_contrast_factor_one_is_identity():
-    x = torch.rand(5, 3, 4, 4)
-    torch.testing.assert_close(views.random_brightness_contrast(x, 0.0, 0.0), x)
 
 
 # ----------------------------------------------------------------- evaluation
