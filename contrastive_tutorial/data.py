@@ -36,6 +36,7 @@ __all__ = [
     "load_documents",
     "ImageData",
     "load_images",
+    "colourise",
     "STS_TASKS",
     "SHORT_TEXT_SETS",
 ]
@@ -331,6 +332,28 @@ class ImageData:
             f"ImageData({n} train / {len(self.test_images)} test images of {c}x{h}x{w}, "
             f"{len(self.classes)} classes)"
         )
+
+
+def colourise(data: ImageData, seed: int = 0) -> ImageData:
+    """Paint each grayscale image in its own colours: ``x -> (1 - x) * background + x * foreground``.
+
+    Every image (train and test) gets a random dark background (each RGB channel in
+    [0, 0.5]) and a random bright foreground (in [0.5, 1]), drawn with ``seed``. Colour then
+    identifies an image but says nothing about its class: the shortcut that makes colour
+    jitter necessary in chapter "SimCLR intuition" (two crops of one image share its colours).
+    """
+    if data.train_images.shape[1] != 1:
+        raise ValueError(f"colourise needs 1-channel images, got {data.train_images.shape[1]} channels")
+    generator = torch.Generator().manual_seed(seed)
+
+    def paint(images: torch.Tensor) -> torch.Tensor:
+        n = len(images)
+        background = torch.rand(n, 3, 1, 1, generator=generator) * 0.5
+        foreground = 0.5 + torch.rand(n, 3, 1, 1, generator=generator) * 0.5
+        x = images.float() / 255
+        return ((1 - x) * background + x * foreground).mul(255).round().to(torch.uint8)
+
+    return ImageData(paint(data.train_images), data.train_labels, paint(data.test_images), data.test_labels, data.classes)
 
 
 def load_images(name: str, test_fraction: float = 0.3, seed: int = 0) -> ImageData:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from .data import SourceUnavailableError
 
-__all__ = ["SmallCNN", "ProjectionHead", "resolve_model_id", "load_text_model", "TextEncoder", "POOLERS"]
+__all__ = ["SmallCNN", "ResNet18", "image_encoder", "ProjectionHead", "resolve_model_id", "load_text_model", "TextEncoder", "POOLERS"]
 
 
 class SmallCNN(nn.Module):
@@ -50,6 +50,69 @@ class SmallCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.features(x))
+
+
+class _BasicBlock(nn.Module):
+    """Two conv3x3-BN layers with a residual connection (He et al. 2016); a 1x1 conv when the shape changes."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c_out),
+        )
+        self.shortcut = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNet18(nn.Module):
+    """ResNet-18 with the CIFAR stem used by SimCLR's CIFAR-10 experiments: ``(B, C, H, W) -> (B, 512)``.
+
+    The ImageNet stem (7x7 stride-2 conv and max-pool) would shrink a 32x32 image to 8x8
+    before the first block; the CIFAR stem is one 3x3 stride-1 conv without max-pool
+    (Chen et al. 2020, Appendix B.9). Four stages of two basic blocks (64, 128, 256, 512
+    channels; stride 2 from the second stage), global average pooling, no classifier: the
+    output is the representation ``h``. Chapters "SimCLR intuition" and "Beyond negatives"
+    (full profile).
+    """
+
+    feature_dim = 512
+
+    def __init__(self, in_channels: int = 3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+        ]
+        c_in = 64
+        for i, c_out in enumerate((64, 128, 256, 512)):
+            stride = 1 if i == 0 else 2
+            layers += [_BasicBlock(c_in, c_out, stride), _BasicBlock(c_out, c_out, 1)]
+            c_in = c_out
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.features(x)
+
+
+def image_encoder(name: str, in_channels: int, feature_dim: int) -> nn.Module:
+    """The encoder a profile names: ``"small_cnn"`` (quick) or ``"resnet18"`` (full, 512 features)."""
+    if name == "small_cnn":
+        return SmallCNN(in_channels, feature_dim)
+    if name == "resnet18":
+        if feature_dim != ResNet18.feature_dim:
+            raise ValueError(f"resnet18 gives {ResNet18.feature_dim} features, got feature_dim={feature_dim}")
+        return ResNet18(in_channels)
+    raise ValueError(f"name must be 'small_cnn' or 'resnet18', got {name!r}")
 
 
 class ProjectionHead(nn.Sequential):

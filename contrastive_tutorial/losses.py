@@ -607,14 +607,16 @@ def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 
 
     The diagonal term makes each feature invariant to the augmentation; the off-diagonal
     term decorrelates features (redundancy reduction), so they cannot all collapse to one
-    direction. Zbontar et al. (2021), :math:`\lambda = 5 \cdot 10^{-3}`. Taught in
+    direction (``lambd=0`` keeps the diagonal term only, the ablation that shows it).
+    Zbontar et al. (2021), :math:`\lambda = 5 \cdot 10^{-3}`. Taught in
     "Beyond negatives".
 
     Args:
         z1, z2: ``(N, D)`` projections of the two views, ``N >= 2``.
     """
     _check_pair(z1, z2)
-    _check_temperature(lambd, "lambd")
+    if isinstance(lambd, bool) or not isinstance(lambd, (int, float)) or not math.isfinite(lambd) or lambd < 0:
+        raise ValueError(f"lambd must be a finite number >= 0, got {lambd!r}")
     dtype = torch.float64 if z1.dtype == torch.float64 else torch.float32
     z1, z2 = z1.to(dtype), z2.to(dtype)
 

@@ -59,6 +59,68 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "seeds": (0, 1, 2),
         },
     },
+    "simclr": {
+        "quick": {
+            "colourise": True,  # digits painted in random colours: colour becomes a shortcut
+            "encoder": "small_cnn",
+            "feature_dim": 64,
+            "hidden_dim": 512,
+            "projection_dim": 128,
+            "temperature": 0.2,
+            "epochs": 30,
+            "batch_size": 256,
+            "lr": 3e-3,
+            "weight_decay": 0.0,
+            "crop_scale": (0.5, 1.0),  # 8x8 digits: an 8 % crop would keep 2x2 pixels
+            "flip": 0.0,  # a mirrored digit is another symbol (or none)
+            "strength": 1.0,
+            "blur": False,
+            "seeds": (0, 1, 2),
+        },
+        "full": {
+            "colourise": False,
+            "encoder": "resnet18",
+            "feature_dim": 512,
+            "hidden_dim": 2048,
+            "projection_dim": 128,
+            "temperature": 0.5,  # SimCLR's CIFAR-10 setting (Appendix B.9)
+            "epochs": 500,
+            "batch_size": 512,
+            "lr": 1e-3,  # Adam instead of the paper's LARS
+            "weight_decay": 1e-6,
+            "crop_scale": (0.08, 1.0),
+            "flip": 0.5,
+            "strength": 0.5,  # the paper's colour strength for CIFAR-10
+            "blur": False,  # the paper does not blur CIFAR-10
+            "seeds": (0,),
+        },
+    },
+    "beyond": {
+        "quick": {
+            "methods": ("simclr", "moco", "byol", "simsiam", "swav", "barlow_twins"),
+            "epochs": 30,
+            "moco_queue": 512,  # below the 1,257 training images, so a queue never holds a positive's copy
+            "moco_momentum": 0.99,
+            "byol_momentum": 0.99,
+            "swav_prototypes": 100,  # 10 or 30 prototypes trained unstably across seeds here
+            "swav_epsilon": 0.05,
+            "swav_temperature": 0.1,
+            "barlow_lambda": 5e-3,
+            "seeds": (0, 1),
+        },
+        "full": {
+            "methods": ("simclr", "moco", "byol", "simsiam", "swav", "barlow_twins"),
+            "epochs": 500,
+            "moco_queue": 4096,
+            "moco_momentum": 0.99,
+            "byol_momentum": 0.996,
+            "swav_prototypes": 3000,
+            "swav_epsilon": 0.05,
+            "swav_temperature": 0.1,
+            "barlow_lambda": 5e-3,
+            "seeds": (0,),
+        },
+    },
     "simcse": {
         "quick": {
             "sts_tasks": ("sts12", "sts13", "sts14"),  # the offline STS test sets

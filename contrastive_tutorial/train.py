@@ -45,6 +45,7 @@ def fit(
     device: torch.device | str | None = None,
     amp: bool | None = None,
     scheduler: Any = None,
+    after_step: Callable[[nn.Module], None] | None = None,
     on_epoch_end: Callable[[int, nn.Module], dict[str, float]] | None = None,
     evaluate: Callable[[nn.Module], dict[str, float]] | None = None,
     eval_every: int | None = None,
@@ -58,6 +59,8 @@ def fit(
         batches: a re-iterable (e.g. a ``DataLoader``) or a function returning a fresh
             iterable each epoch.
         amp: bf16 autocast; default on for CUDA, off for CPU.
+        after_step: called with the model after every optimizer step (e.g. BYOL's and
+            MoCo's momentum update of a target network).
         on_epoch_end: returns extra metrics to record at the end of each epoch.
         evaluate: ``evaluate(model) -> {metric: value}``, run (in whatever mode it sets; the
             model is put back in train mode after) every ``eval_every`` steps, at step 0
@@ -119,6 +122,8 @@ def fit(
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            if after_step is not None:
+                after_step(model)
             state["total"] += loss.detach().float()
             state["count"] += 1
             state["step"] += 1

@@ -193,6 +193,6 @@ def test_bad_input_is_refused_with_the_argument_named():
     with pytest.raises(ValueError, match="scores1 and scores2"):
         swav_loss(x, torch.randn(5, 3))
     with pytest.raises(ValueError, match="lambd"):
-        barlow_twins_loss(x, x, lambd=0.0)
+        barlow_twins_loss(x, x, lambd=-1.0)
     with pytest.raises(TypeError, match="z1"):
         barlow_twins_loss(torch.ones(4, 3, dtype=torch.long), x)

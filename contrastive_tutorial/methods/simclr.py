@@ -1,7 +1,9 @@
-"""SimCLR on small images: encoder f, projector g, NT-Xent on two batched views.
+"""SimCLR on small images: encoder f, projector g, NT-Xent on two batched views; and the one
+training loop, baselines and evaluation every image method of the book shares.
 
-Used by the chapter "InfoNCE and temperature" for its temperature sweep, and taught in
-full in "SimCLR intuition".
+Chapter "SimCLR intuition" (and "InfoNCE and temperature" for its temperature sweep);
+"Beyond negatives" trains its methods with :func:`train_views` and scores them with
+:func:`evaluate_encoder`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import ImageData
@@ -19,19 +22,47 @@ from ..profiles import seed_everything
 from ..train import History, fit
 from ..views import ImageViews
 
-__all__ = ["SimCLR", "train_simclr", "evaluate_encoder"]
+__all__ = [
+    "SimCLR",
+    "train_views",
+    "train_simclr",
+    "train_supervised",
+    "EncoderScores",
+    "evaluate_encoder",
+]
 
 
 class SimCLR(nn.Module):
-    """Encoder ``f`` and projector ``g``: ``forward(x)`` returns the projection ``z = g(f(x))``."""
+    """Encoder ``f`` and projector ``g``: ``forward(x)`` returns the projection ``z = g(f(x))``.
 
-    def __init__(self, encoder: nn.Module, feature_dim: int, projection_dim: int = 128) -> None:
+    ``loss(x1, x2)`` is NT-Xent at ``temperature`` between the projections of two views.
+    With ``negatives=False`` it is the alignment term alone, :math:`\\lVert \\bar z_1 - \\bar z_2 \\rVert^2`
+    on normalised projections: a loss with nothing that pushes images apart, which collapses.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        temperature: float = 0.5,
+        negatives: bool = True,
+        hidden_dim: int | None = None,
+    ) -> None:
         super().__init__()
         self.encoder = encoder
-        self.projector = ProjectionHead(feature_dim, out_dim=projection_dim)
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+        self.temperature, self.negatives = temperature, negatives
 
     def forward(self, x: Tensor) -> Tensor:
         return self.projector(self.encoder(x))
+
+    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+        z = self(torch.cat([x1, x2]))  # one pass over both views: batch norm sees all 2N images
+        z1, z2 = z.chunk(2)
+        if self.negatives:
+            return nt_xent(z1, z2, self.temperature)
+        return alignment(F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1))
 
 
 def _batches(images: Tensor, batch_size: int, generator: torch.Generator):
@@ -41,6 +72,43 @@ def _batches(images: Tensor, batch_size: int, generator: torch.Generator):
             yield images[order[start : start + batch_size]]
 
     return epoch
+
+
+def train_views(
+    method: nn.Module,
+    data: ImageData,
+    views: ImageViews,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+    weight_decay: float = 0.0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> History:
+    """Train any two-view ``method`` on the training images (labels unused) with Adam.
+
+    ``method.loss(x1, x2)`` gets two views of a batch made on ``device`` by ``views``;
+    ``method.after_step()``, where the method has one (momentum encoders), runs after every
+    optimizer step. Batches are drawn without replacement with ``seed``; the ragged last
+    batch of an epoch is dropped.
+    """
+    generator = seed_everything(seed)
+    images = data.train_images
+    batch_size = min(batch_size, len(images))
+    method.to(device)
+
+    def loss_fn(model: nn.Module, batch: Tensor) -> Tensor:
+        batch = batch.to(device)
+        return model.loss(views(batch), views(batch))
+
+    after = getattr(method, "after_step", None)
+    optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    return fit(
+        method, loss_fn, _batches(images, batch_size, generator), optimizer, epochs,
+        device=device, progress=progress, after_step=(lambda m: after()) if after else None,
+    )
 
 
 def train_simclr(
@@ -54,31 +122,65 @@ def train_simclr(
     lr: float,
     seed: int = 0,
     views: ImageViews | None = None,
+    encoder: nn.Module | None = None,
+    negatives: bool = True,
+    hidden_dim: int | None = None,
     device: torch.device | str = "cpu",
     progress: bool = False,
 ) -> tuple[SimCLR, History]:
-    """Train a :class:`SmallCNN` with NT-Xent at ``temperature`` on the training images.
+    """Train SimCLR (a :class:`SmallCNN` unless ``encoder`` is given) with NT-Xent at ``temperature``.
 
     Returns the model (its ``encoder`` gives the representation ``h``) and the history.
     """
     generator = seed_everything(seed)
     views = views or ImageViews(generator=generator)
-    model = SimCLR(SmallCNN(data.train_images.shape[1], feature_dim), feature_dim, projection_dim).to(device)
-    images = data.train_images.float().div(255)
-    batch_size = min(batch_size, len(images))
+    encoder = encoder or SmallCNN(data.train_images.shape[1], feature_dim)
+    model = SimCLR(encoder, feature_dim, projection_dim, temperature, negatives, hidden_dim)
+    history = train_views(model, data, views, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          device=device, progress=progress)
+    return model, history
 
-    def loss_fn(model: SimCLR, batch: Tensor) -> Tensor:
-        batch = batch.to(device)
-        return nt_xent(model(views(batch)), model(views(batch)), temperature)
+
+class _Classifier(nn.Module):
+    def __init__(self, encoder: nn.Module, feature_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, nn.Linear(feature_dim, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.encoder(x))
+
+
+def train_supervised(
+    data: ImageData,
+    encoder: nn.Module,
+    feature_dim: int,
+    views: ImageViews,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """The supervised reference: train ``encoder`` + a linear layer with cross-entropy on the
+    training labels (one augmented view per image), and return the encoder."""
+    generator = seed_everything(seed)
+    model = _Classifier(encoder, feature_dim, len(data.classes)).to(device)
+    order_source = torch.arange(len(data.train_images))
+
+    def loss_fn(m: nn.Module, idx: Tensor) -> Tensor:
+        x = views(data.train_images[idx].to(device))
+        return F.cross_entropy(m(x), data.train_labels[idx].long().to(device))
 
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = fit(model, loss_fn, _batches(images, batch_size, generator), optimizer, epochs, device=device, progress=progress)
-    return model, history
+    fit(model, loss_fn, _batches(order_source, min(batch_size, len(order_source)), generator), optimizer, epochs,
+        device=device, progress=False)
+    return model.encoder
 
 
 @dataclass
 class EncoderScores:
-    """Downstream accuracy of the representation ``h`` and geometry of the normalised projection."""
+    """Downstream accuracy of the representation ``h`` and geometry of normalised embeddings."""
 
     linear_probe: float
     knn: float
@@ -87,17 +189,23 @@ class EncoderScores:
 
 
 @torch.no_grad()
-def evaluate_encoder(model: SimCLR, data: ImageData, views: ImageViews | None = None, seed: int = 0) -> EncoderScores:
-    """Linear-probe and kNN test accuracy of ``h = f(x)``; alignment of two views and
-    uniformity of the L2-normalised projection ``z`` on the test images."""
+def evaluate_encoder(
+    model: nn.Module,
+    data: ImageData,
+    views: ImageViews | None = None,
+    seed: int = 0,
+    space: str = "projection",
+) -> EncoderScores:
+    """Linear-probe and kNN test accuracy of ``h = f(x)`` (``model.encoder``), plus alignment of
+    two views and uniformity of the L2-normalised ``space``: ``"projection"`` (``model(x)``,
+    where the loss acts) or ``"representation"`` (``h``, comparable across methods)."""
+    if space not in ("projection", "representation"):
+        raise ValueError(f"space must be 'projection' or 'representation', got {space!r}")
     h_train, h_test = embed(model.encoder, data.train_images), embed(model.encoder, data.test_images)
     views = views or ImageViews(generator=torch.Generator().manual_seed(seed))
-    device = next(model.parameters()).device
-    test = data.test_images.float().div(255)
-    model.eval()
-    z1 = nn.functional.normalize(model(views(test).to(device)).float().cpu(), dim=1)
-    z2 = nn.functional.normalize(model(views(test).to(device)).float().cpu(), dim=1)
-    model.train()
+    net = model if space == "projection" else model.encoder
+    first, second = views(data.test_images), views(data.test_images)
+    z1, z2 = F.normalize(embed(net, first), dim=1), F.normalize(embed(net, second), dim=1)
     return EncoderScores(
         linear_probe=linear_probe_accuracy(h_train, data.train_labels, h_test, data.test_labels),
         knn=knn_accuracy(h_train, data.train_labels, h_test, data.test_labels),

@@ -1,0 +1,205 @@
+"""The families that avoid collapse without (only) in-batch negatives: MoCo, BYOL/SimSiam,
+SwAV and Barlow Twins, each an ``nn.Module`` with the same interface as
+:class:`~contrastive_tutorial.methods.simclr.SimCLR`:
+
+- ``encoder``: the network whose output ``h`` is the representation;
+- ``forward(x)``: the projection the loss acts on;
+- ``loss(x1, x2)``: the method's loss on two views of a batch;
+- ``after_step()`` (where needed): the momentum update after each optimizer step.
+
+so that :func:`~contrastive_tutorial.methods.simclr.train_views` trains any of them.
+Chapter "Beyond negatives".
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..encoders import ProjectionHead
+from ..losses import barlow_twins_loss, byol_loss, moco_loss, swav_loss
+
+__all__ = ["ema_update", "MoCo", "BYOL", "SwAV", "BarlowTwins"]
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    r"""Momentum (exponential moving average) update :math:`\xi \leftarrow m\,\xi + (1 - m)\,\theta`.
+
+    Every parameter :math:`\xi` of ``target`` moves towards its counterpart :math:`\theta`
+    in ``online``; buffers (batch-norm statistics) are copied. ``momentum = 0`` makes the
+    target a copy of the online network (SimSiam); ``momentum = 1`` freezes it.
+    """
+    if not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must lie in [0, 1], got {momentum}")
+    for t, o in zip(target.parameters(), online.parameters(), strict=True):
+        t.mul_(momentum).add_(o.detach(), alpha=1 - momentum)
+    for t, o in zip(target.buffers(), online.buffers(), strict=True):
+        t.copy_(o)
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    twin = copy.deepcopy(module)
+    twin.requires_grad_(False)
+    return twin
+
+
+class MoCo(nn.Module):
+    """MoCo v2 (He et al. 2020; Chen et al. 2020b): negatives from a queue of keys encoded by
+    a momentum copy of the network, so their number does not depend on the batch size.
+
+    ``loss`` is :func:`~contrastive_tutorial.losses.moco_loss` both ways (view 1's queries
+    against view 2's keys and back), then the newest keys replace the oldest in the queue.
+    The key encoder follows the query encoder by :func:`ema_update`. One device, so no
+    shuffled batch norm (the paper's guard against batch-statistics leaking between the
+    query and its key across GPUs).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        queue_size: int = 4096,
+        temperature: float = 0.2,
+        momentum: float = 0.99,
+        hidden_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+        self.encoder = encoder
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+        self.key_encoder, self.key_projector = _frozen_copy(encoder), _frozen_copy(self.projector)
+        self.temperature, self.momentum = temperature, momentum
+        self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))
+        self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.projector(self.encoder(x))
+
+    @torch.no_grad()
+    def keys(self, x: Tensor) -> Tensor:
+        return F.normalize(self.key_projector(self.key_encoder(x)).float(), dim=1)
+
+    @torch.no_grad()
+    def enqueue(self, keys: Tensor) -> None:
+        """Write ``keys`` over the oldest entries of the ring buffer."""
+        n, size = len(keys), len(self.queue)
+        idx = (self.pointer + torch.arange(n, device=keys.device)) % size
+        self.queue[idx[-size:]] = keys[-size:].to(self.queue.dtype)
+        self.pointer.copy_((self.pointer + n) % size)
+
+    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+        q1, q2 = self(x1), self(x2)
+        k1, k2 = self.keys(x1), self.keys(x2)
+        queue = self.queue.clone()
+        loss = 0.5 * (moco_loss(q1, k2, queue, self.temperature) + moco_loss(q2, k1, queue, self.temperature))
+        self.enqueue(k2)
+        return loss
+
+    def after_step(self) -> None:
+        ema_update(self.key_encoder, self.encoder, self.momentum)
+        ema_update(self.key_projector, self.projector, self.momentum)
+
+
+class BYOL(nn.Module):
+    """BYOL (Grill et al. 2020): an online network with a predictor regresses a target
+    network's projection of the other view; the target is a momentum copy of the online
+    network and gets no gradient. ``momentum=0`` gives SimSiam (Chen & He 2021): the target
+    is the online network itself behind a stop-gradient.
+
+    The paper raises the momentum from 0.996 to 1 over training with a cosine schedule; here
+    it stays at ``momentum``, which suits the short runs of the quick profile.
+    ``predictor=False`` removes the predictor (an identity), the ablation that collapses.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        hidden_dim: int | None = None,
+        momentum: float = 0.99,
+        predictor: bool = True,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+        self.predictor = ProjectionHead(projection_dim, hidden_dim, projection_dim) if predictor else nn.Identity()
+        self.target_encoder, self.target_projector = _frozen_copy(encoder), _frozen_copy(self.projector)
+        self.momentum = momentum
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.projector(self.encoder(x))
+
+    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+        p1, p2 = self.predictor(self(x1)), self.predictor(self(x2))
+        with torch.no_grad():
+            t1, t2 = self.target_projector(self.target_encoder(x1)), self.target_projector(self.target_encoder(x2))
+        return 0.5 * (byol_loss(p1, t2) + byol_loss(p2, t1))
+
+    def after_step(self) -> None:
+        ema_update(self.target_encoder, self.encoder, self.momentum)
+        ema_update(self.target_projector, self.projector, self.momentum)
+
+
+class SwAV(nn.Module):
+    """SwAV (Caron et al. 2020): online clustering of the normalised projections onto
+    ``n_prototypes`` learnable, normalised prototypes; each view's equipartitioned code
+    (Sinkhorn-Knopp) is predicted from the other view (:func:`~contrastive_tutorial.losses.swav_loss`).
+    Two views of equal size (no multi-crop) and no queue: the batch alone is partitioned.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        n_prototypes: int = 30,
+        temperature: float = 0.1,
+        epsilon: float = 0.05,
+        hidden_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+        self.prototypes = nn.Linear(projection_dim, n_prototypes, bias=False)
+        self.temperature, self.epsilon = temperature, epsilon
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.projector(self.encoder(x))
+
+    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+        with torch.no_grad():  # prototypes live on the unit sphere, as the scores' cosines need
+            self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
+        z1, z2 = F.normalize(self(x1), dim=1), F.normalize(self(x2), dim=1)
+        return swav_loss(self.prototypes(z1), self.prototypes(z2), self.temperature, self.epsilon)
+
+
+class BarlowTwins(nn.Module):
+    """Barlow Twins (Zbontar et al. 2021): the cross-correlation matrix of the two views'
+    batch-standardised projections is pushed towards the identity
+    (:func:`~contrastive_tutorial.losses.barlow_twins_loss`); no negatives, no asymmetry."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        lambd: float = 5e-3,
+        hidden_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+        self.lambd = lambd
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.projector(self.encoder(x))
+
+    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return barlow_twins_loss(self(x1), self(x2), self.lambd)

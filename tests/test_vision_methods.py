@@ -1,0 +1,186 @@
+"""Image encoders, the two-view methods (SimCLR, MoCo, BYOL/SimSiam, SwAV, Barlow Twins),
+their momentum updates and queue, the shared training loop and the augmentation benchmark."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from contrastive_tutorial.data import ImageData, colourise
+from contrastive_tutorial.encoders import ResNet18, SmallCNN, image_encoder
+from contrastive_tutorial.methods.beyond import BYOL, BarlowTwins, MoCo, SwAV, ema_update
+from contrastive_tutorial.methods.simclr import SimCLR, evaluate_encoder, train_supervised, train_views
+from contrastive_tutorial.views import ImageViews
+
+
+def tiny_data(n: int = 48, channels: int = 3, seed: int = 0) -> ImageData:
+    g = torch.Generator().manual_seed(seed)
+    images = torch.randint(0, 256, (n, channels, 8, 8), dtype=torch.uint8, generator=g)
+    labels = torch.arange(n) % 3
+    return ImageData(images[: n // 2], labels[: n // 2], images[n // 2 :], labels[n // 2 :], ["a", "b", "c"])
+
+
+# ------------------------------------------------------------------ encoders
+def test_resnet18_has_the_cifar_stem_and_the_standard_size():
+    net = ResNet18()
+    first = net.features[0]
+    assert first.kernel_size == (3, 3) and first.stride == (1, 1)
+    assert not any(isinstance(m, nn.MaxPool2d) for m in net.modules())
+    assert sum(p.numel() for p in net.parameters()) == 11_168_832  # ResNet-18 without its classifier
+    assert net(torch.rand(2, 3, 32, 32)).shape == (2, 512)
+
+
+def test_image_encoder_by_name():
+    assert isinstance(image_encoder("small_cnn", 3, 16), SmallCNN)
+    assert isinstance(image_encoder("resnet18", 3, 512), ResNet18)
+    with pytest.raises(ValueError, match="feature_dim"):
+        image_encoder("resnet18", 3, 64)
+    with pytest.raises(ValueError, match="name"):
+        image_encoder("vit", 3, 64)
+
+
+# ------------------------------------------------------------------ momentum and queue
+def test_ema_update_moves_parameters_and_copies_buffers():
+    online, target = nn.BatchNorm1d(3), nn.BatchNorm1d(3)
+    with torch.no_grad():
+        online.weight.fill_(2.0)
+        target.weight.fill_(0.0)
+        online.running_mean.fill_(5.0)
+    ema_update(target, online, momentum=0.75)
+    torch.testing.assert_close(target.weight, torch.full((3,), 0.5))
+    torch.testing.assert_close(target.running_mean, torch.full((3,), 5.0))
+    ema_update(target, online, momentum=0.0)
+    torch.testing.assert_close(target.weight, online.weight)
+    with pytest.raises(ValueError, match="momentum"):
+        ema_update(target, online, momentum=1.5)
+
+
+def test_moco_queue_is_a_ring_buffer():
+    moco = MoCo(SmallCNN(3, 8), 8, projection_dim=4, queue_size=5)
+    first = torch.eye(4)[:3]
+    moco.enqueue(first)
+    torch.testing.assert_close(moco.queue[:3], first)
+    second = -torch.eye(4)[:4]
+    moco.enqueue(second)  # wraps around: slots 3, 4, 0, 1
+    torch.testing.assert_close(moco.queue[[3, 4, 0, 1]], second)
+    torch.testing.assert_close(moco.queue[2], first[2])
+    assert int(moco.pointer) == 2
+    moco.enqueue(torch.ones(7, 4))  # more keys than slots: the newest five stay
+    torch.testing.assert_close(moco.queue, torch.ones(5, 4))
+
+
+def test_targets_get_no_gradient_and_follow_by_momentum():
+    torch.manual_seed(0)
+    x1, x2 = torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8)
+    for model in (BYOL(SmallCNN(3, 8), 8, 16, momentum=0.5), MoCo(SmallCNN(3, 8), 8, 16, queue_size=12, momentum=0.5)):
+        target = model.target_encoder if isinstance(model, BYOL) else model.key_encoder
+        before = [p.clone() for p in target.parameters()]
+        model.loss(x1, x2).backward()
+        assert all(p.grad is None for p in target.parameters())
+        with torch.no_grad():
+            for p in model.encoder.parameters():
+                p.add_(1.0)
+        model.after_step()
+        for b, t, o in zip(before, target.parameters(), model.encoder.parameters()):
+            torch.testing.assert_close(t, 0.5 * b + 0.5 * o)
+
+
+def test_simsiam_target_equals_online_after_each_step_and_predictor_can_be_removed():
+    model = BYOL(SmallCNN(3, 8), 8, 16, momentum=0.0)
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.mul_(2)
+    model.after_step()
+    for t, o in zip(model.target_encoder.parameters(), model.encoder.parameters()):
+        torch.testing.assert_close(t, o)
+    assert isinstance(BYOL(SmallCNN(3, 8), 8, 16, predictor=False).predictor, nn.Identity)
+
+
+def test_swav_keeps_prototypes_on_the_sphere():
+    model = SwAV(SmallCNN(3, 8), 8, 16, n_prototypes=5)
+    with torch.no_grad():
+        model.prototypes.weight.mul_(7)
+    model.loss(torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8))
+    torch.testing.assert_close(model.prototypes.weight.norm(dim=1), torch.ones(5))
+
+
+# ------------------------------------------------------------------ training and evaluation
+@pytest.mark.parametrize("make", [
+    lambda: SimCLR(SmallCNN(3, 8), 8, 16, temperature=0.5),
+    lambda: SimCLR(SmallCNN(3, 8), 8, 16, negatives=False),
+    lambda: MoCo(SmallCNN(3, 8), 8, 16, queue_size=10),
+    lambda: BYOL(SmallCNN(3, 8), 8, 16, hidden_dim=32),
+    lambda: BYOL(SmallCNN(3, 8), 8, 16, momentum=0.0),
+    lambda: SwAV(SmallCNN(3, 8), 8, 16, n_prototypes=6),
+    lambda: BarlowTwins(SmallCNN(3, 8), 8, 16),
+], ids=["simclr", "alignment-only", "moco", "byol", "simsiam", "swav", "barlow"])
+def test_every_method_trains_with_the_shared_loop(make):
+    data = tiny_data()
+    model = make()
+    encoder_before = [p.clone() for p in model.encoder.parameters()]
+    history = train_views(model, data, ImageViews.simclr(generator=torch.Generator().manual_seed(0)),
+                          epochs=2, batch_size=8, lr=1e-2, seed=0)
+    assert len(history) == 2 and all(torch.isfinite(torch.tensor(history["loss"])))
+    assert any(not torch.equal(a, b) for a, b in zip(encoder_before, model.encoder.parameters()))
+    scores = evaluate_encoder(model, data, space="representation")
+    assert 0 <= scores.linear_probe <= 1 and -4.1 <= scores.uniformity <= 0
+
+
+def test_train_views_is_reproducible():
+    data = tiny_data()
+
+    def once():
+        torch.manual_seed(0)
+        model = SimCLR(SmallCNN(3, 8), 8, 16)
+        train_views(model, data, ImageViews.simclr(generator=torch.Generator().manual_seed(1)),
+                    epochs=1, batch_size=8, lr=1e-2, seed=3)
+        return [p.detach().clone() for p in model.parameters()]
+
+    for a, b in zip(once(), once()):
+        torch.testing.assert_close(a, b)
+
+
+def test_supervised_reference_learns_the_labels():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 2
+    images = torch.zeros(60, 1, 8, 8, dtype=torch.uint8)
+    images[labels == 1, :, :, :4] = 200  # class 1: bright left half
+    images += torch.randint(0, 30, images.shape, generator=g, dtype=torch.uint8)
+    data = ImageData(images[:40], labels[:40], images[40:], labels[40:], ["dark", "left"])
+    encoder = SmallCNN(1, 8)
+    before = [p.clone() for p in encoder.parameters()]
+    encoder = train_supervised(data, encoder, 8, ImageViews(scale=(0.8, 1.0)), epochs=5, batch_size=20, lr=1e-2)
+    assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+    scores = evaluate_encoder(SimCLR(encoder, 8, 4), data)
+    assert scores.linear_probe == 1.0 and scores.knn == 1.0
+
+
+def test_evaluate_encoder_rejects_unknown_space():
+    with pytest.raises(ValueError, match="space"):
+        evaluate_encoder(SimCLR(SmallCNN(3, 8), 8, 4), tiny_data(), space="z")
+
+
+def test_colourise_paints_dark_background_and_bright_strokes():
+    gray = tiny_data(channels=1)
+    gray.train_images[0] = 0
+    gray.train_images[0, 0, 2:6, 3] = 255
+    painted = colourise(gray, seed=0)
+    assert painted.train_images.shape == (24, 3, 8, 8) and painted.train_images.dtype == torch.uint8
+    image = painted.train_images[0].float() / 255
+    assert (image[:, 0, 0] <= 0.5 + 1 / 255).all() and (image[:, 2, 3] >= 0.5 - 1 / 255).all()
+    assert not torch.equal(painted.train_images[1, :, 0, 0], painted.train_images[2, :, 0, 0])  # own colours
+    torch.testing.assert_close(painted.train_labels, gray.train_labels)
+    with pytest.raises(ValueError, match="1-channel"):
+        colourise(painted)
+
+
+def test_augment_speed_benchmark_smoke():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "augment_speed.py"
+    out = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "images/s" in out.stdout and "ratio batched / per-image" in out.stdout
