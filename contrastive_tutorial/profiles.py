@@ -41,6 +41,7 @@ _COMMON: dict[str, dict[str, Any]] = {
 CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     "infonce": {
         "quick": {
+            "encoder": "small_cnn",
             "temperatures": (0.05, 0.1, 0.2, 0.5, 1.0),
             "epochs": 30,
             "batch_size": 256,
@@ -50,6 +51,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "seeds": (0, 1, 2),
         },
         "full": {
+            "encoder": "resnet18",  # CIFAR stem, 512 features
             "temperatures": (0.05, 0.1, 0.2, 0.5, 1.0),
             "epochs": 100,
             "batch_size": 512,

@@ -184,3 +184,18 @@ def test_augment_speed_benchmark_smoke():
     out = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "images/s" in out.stdout and "ratio batched / per-image" in out.stdout
+
+
+@pytest.mark.parametrize("chapter", ["infonce", "simclr"])
+def test_full_profile_encoders_build_and_train_one_step_on_cifar_shaped_images(chapter, monkeypatch):
+    import contrastive_tutorial as ct
+
+    monkeypatch.setenv("CT_PROFILE", "full")
+    p = ct.profile(chapter)
+    encoder = image_encoder(p.encoder, 3, p.feature_dim)
+    model = SimCLR(encoder, p.feature_dim, p.projection_dim, hidden_dim=p.settings.get("hidden_dim"))
+    images = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    data = ImageData(images, torch.arange(4) % 2, images, torch.arange(4) % 2, ["a", "b"])
+    views = ImageViews.simclr(strength=0.5, blur=True, generator=torch.Generator().manual_seed(0))
+    history = train_views(model, data, views, epochs=1, batch_size=4, lr=1e-3, seed=0)
+    assert torch.isfinite(torch.tensor(history["loss"])).all()
