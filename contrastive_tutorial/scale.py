@@ -1,0 +1,101 @@
+"""Large contrastive batches on small memory: gradient caching (Gao et al. 2021).
+
+InfoNCE couples every example of a batch through its denominator, so the batch cannot simply
+be split into micro-batches with accumulated gradients: each micro-batch would see only its own
+negatives. Gradient caching keeps the full-batch loss and splits only the encoder's work:
+
+1. encode the batch chunk by chunk *without* building a graph, keeping only the embeddings;
+2. compute the loss on the full batch of embeddings and its gradient with respect to them;
+3. encode each chunk again *with* a graph and backpropagate that chunk's embedding gradient.
+
+Peak activation memory is that of one chunk; the price is a second forward pass. The random
+state (dropout) of each chunk is saved in step 1 and restored in step 3, so both passes see
+the same masks and the gradients equal those of the full-batch computation. Batch norm is the
+exception: its statistics are per chunk, so networks with batch norm get the gradients of a
+chunked computation, not the full batch's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["cached_backward"]
+
+Batch = Tensor | Mapping[str, Tensor]
+
+
+def _size(batch: Batch) -> int:
+    return len(batch) if isinstance(batch, Tensor) else len(next(iter(batch.values())))
+
+
+def _chunks(batch: Batch, chunk_size: int) -> list[Batch]:
+    n = _size(batch)
+    if isinstance(batch, Tensor):
+        return list(batch.split(chunk_size))
+    return [{k: v[i : i + chunk_size] for k, v in batch.items()} for i in range(0, n, chunk_size)]
+
+
+def _rng_state() -> tuple[Tensor, list[Tensor]]:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state: tuple[Tensor, list[Tensor]]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1]:
+        torch.cuda.set_rng_state_all(state[1])
+
+
+def cached_backward(
+    encode: Callable[[Batch], Tensor],
+    batches: Sequence[Batch],
+    loss_fn: Callable[..., Tensor],
+    chunk_size: int,
+) -> Tensor:
+    """Backpropagate ``loss_fn(encode(batches[0]), encode(batches[1]), ...)`` chunk by chunk.
+
+    The parameter gradients equal those of the plain computation (for networks without batch
+    norm); activation memory is that of ``chunk_size`` examples. Gradients accumulate into
+    ``.grad`` as ``loss.backward()`` would; call ``optimizer.step()`` afterwards.
+
+    Args:
+        encode: maps a batch (a tensor, or a dict of tensors such as a tokenizer's output) to
+            ``(B, D)`` embeddings, e.g. ``lambda b: model(**b).last_hidden_state[:, 0]``.
+        batches: the inputs whose embeddings the loss takes, e.g. the two views ``(x1, x2)``.
+        loss_fn: the loss on the full batches of embeddings, e.g. :func:`losses.nt_xent`.
+        chunk_size: examples per forward pass.
+
+    Returns:
+        The loss, detached.
+    """
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    if len(batches) == 0:
+        raise ValueError("batches must hold at least one batch of inputs")
+    chunked = [_chunks(batch, chunk_size) for batch in batches]
+    states: list[list[tuple[Tensor, list[Tensor]]]] = []
+    embeddings = []
+    with torch.no_grad():  # 1. embeddings only, no graph
+        for chunks in chunked:
+            states.append([])
+            parts = []
+            for chunk in chunks:
+                states[-1].append(_rng_state())
+                parts.append(encode(chunk))
+            embeddings.append(torch.cat(parts).detach().requires_grad_())
+    loss = loss_fn(*embeddings)  # 2. full-batch loss and its gradient w.r.t. the embeddings
+    loss.backward()
+    after = _rng_state()
+    for chunks, batch_states, full in zip(chunked, states, embeddings):  # 3. chunk-wise backward
+        start = 0
+        for chunk, state in zip(chunks, batch_states):
+            _set_rng_state(state)
+            out = encode(chunk)
+            grad = full.grad[start : start + len(out)]
+            out.backward(grad.to(out.dtype))
+            start += len(out)
+    _set_rng_state(after)  # leave the generator where the plain computation would
+    return loss.detach()
