@@ -1,5 +1,12 @@
-"""Large contrastive batches on small memory: gradient caching (Gao et al. 2021).
+"""Large contrastive batches: negatives gathered across processes, and gradient caching
+(Gao et al. 2021) for batches larger than memory.
 
+**Across processes.** With data parallelism each process encodes its own slice of the batch.
+:func:`gather_with_grad` concatenates every process's embeddings with an all-gather that keeps
+autograd, so the loss sees the global batch as negatives and gradients flow back to each
+process's own rows.
+
+**Gradient caching.**
 InfoNCE couples every example of a batch through its denominator, so the batch cannot simply
 be split into micro-batches with accumulated gradients: each micro-batch would see only its own
 negatives. Gradient caching keeps the full-batch loss and splits only the encoder's work:
@@ -22,9 +29,29 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["cached_backward"]
+__all__ = ["gather_with_grad", "cached_backward"]
 
 Batch = Tensor | Mapping[str, Tensor]
+
+
+def gather_with_grad(x: Tensor) -> Tensor:
+    """Every process's rows of ``x`` concatenated in rank order, ``(W * B, D)``, differentiable.
+
+    Returns ``x`` itself when ``torch.distributed`` is not initialised or runs one process.
+    The backward pass of the all-gather sums, over processes, the gradients with respect to
+    each slice. When every process computes the same loss on the gathered batch, each one's
+    own rows therefore receive ``W`` times the single-process gradient, and DDP's averaging of
+    parameter gradients over ``W`` processes cancels it exactly: the result equals one process
+    training on the concatenated batch (tests/test_scale.py checks it with two processes).
+    Without DDP, average the parameter gradients yourself (all-reduce, then divide by ``W``).
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x.contiguous()))
 
 
 def _size(batch: Batch) -> int:

@@ -104,3 +104,35 @@ def test_grad_cache_benchmark_smoke():
     out = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "ratio cached / plain" in out.stdout
+
+
+def test_gather_with_grad_is_the_identity_without_distributed():
+    from contrastive_tutorial.scale import gather_with_grad
+
+    x = torch.randn(3, 2)
+    assert gather_with_grad(x) is x
+
+
+def test_two_processes_with_gathered_negatives_equal_one_process_on_the_whole_batch(tmp_path):
+    """torchrun, gloo backend, 2 processes of 4 examples each vs one process of 8."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("distributed_worker.py")
+    out = tmp_path / "rank0.pt"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(torchrun + [str(worker), str(out)], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = torch.load(out)
+    assert result["rows"] == 8  # the loss saw the global batch
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 5)).double()
+    x1, x2 = torch.randn(8, 6, dtype=torch.float64), torch.randn(8, 6, dtype=torch.float64)
+    loss = nt_xent(model(x1), model(x2), 0.2)
+    loss.backward()
+    torch.testing.assert_close(result["loss"], loss.detach())
+    for got, want in zip(result["grads"], (p.grad for p in model.parameters())):
+        torch.testing.assert_close(got, want)
