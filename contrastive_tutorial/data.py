@@ -19,11 +19,14 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import numpy as np
 import torch
-from datasets import Dataset
+
+if TYPE_CHECKING:  # datasets is imported where it is used: importing it costs seconds
+    from datasets import Dataset
 
 __all__ = [
     "SourceUnavailableError",
@@ -96,6 +99,12 @@ def _local_files(relative_glob: str | None) -> list[Path]:
     return sorted(root.glob(relative_glob))
 
 
+def _from_dict(columns: dict) -> Dataset:
+    from datasets import Dataset
+
+    return Dataset.from_dict(columns)
+
+
 def _from_hub(what: str, load: Callable[[], Dataset], local_hint: str) -> Dataset:
     try:
         return load()
@@ -160,7 +169,7 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
                 stacklevel=2,
             )
         rows = [(path.name.split(".")[1], row) for path in local for row in _read_columns(path, 3)]
-        return Dataset.from_dict(
+        return _from_dict(
             {
                 "sentence1": [r[1] for _, r in rows],
                 "sentence2": [r[2] for _, r in rows],
@@ -189,7 +198,7 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
     if source == "hub" or not local:
         raise SourceUnavailableError(f"SICK {split} is read from a local copy only: {hint}")
     rows = _read_columns(local[0], 5, skip_header=True)
-    return Dataset.from_dict(
+    return _from_dict(
         {
             "sentence1": [r[1] for r in rows],
             "sentence2": [r[2] for r in rows],
@@ -231,7 +240,7 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
             if premise in contradicts
             for i, positive in enumerate(positives)
         ]
-        ds = Dataset.from_dict({k: [t[i] for t in triples] for i, k in enumerate(("anchor", "positive", "negative"))})
+        ds = _from_dict({k: [t[i] for t in triples] for i, k in enumerate(("anchor", "positive", "negative"))})
     elif name in _NLI_HUB:
         from datasets import load_dataset
 
@@ -270,7 +279,7 @@ def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
 
         raw = _from_hub(name, lambda: load_dataset("text", data_files=url, split="train"), hint)
         rows = [line.split("\t", 1) for line in raw["text"] if line.strip()]
-    return Dataset.from_dict({"text": [r[1] for r in rows], "label": [int(r[0]) for r in rows]})
+    return _from_dict({"text": [r[1] for r in rows], "label": [int(r[0]) for r in rows]})
 
 
 # --------------------------------------------------------------------------- sentences
@@ -312,7 +321,7 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     else:
         raise ValueError(f"name must be 'wiki1m' or 'lee_background', got {name!r}")
     sentences = [s for s in sentences if len(s.split()) >= min_words]
-    return Dataset.from_dict({"text": sentences[:limit] if limit else sentences})
+    return _from_dict({"text": sentences[:limit] if limit else sentences})
 
 
 # --------------------------------------------------------------------------- images

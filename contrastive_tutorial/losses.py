@@ -91,6 +91,20 @@ def _check_unit_rows(x: Tensor, name: str) -> None:
         )
 
 
+def _checking_values() -> bool:
+    """Whether to run checks that read tensor values back to the host.
+
+    Such a read is impossible while a CUDA graph is being captured and splits a graph that
+    ``torch.compile`` traces, so those checks are skipped there (the fast path of
+    :mod:`contrastive_tutorial.fast` runs the same inputs eagerly first, where they run).
+    Shape, dtype and temperature checks need no read and always run.
+    """
+    is_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+    if is_compiling():
+        return False
+    return not (torch.cuda.is_available() and torch.cuda.is_current_stream_capturing())
+
+
 def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
     if reduction == "mean":
         return per_anchor.mean()
@@ -176,7 +190,7 @@ def info_nce(
     if key_mask is not None:
         if not isinstance(key_mask, Tensor) or key_mask.dtype != torch.bool or key_mask.shape != (B, K):
             raise ValueError(f"key_mask must be a boolean tensor of shape ({B}, {K})")
-        if (key_mask & pos_mask).any():
+        if _checking_values() and (key_mask & pos_mask).any():
             raise ValueError("key_mask excludes a positive key; a positive must stay in the denominator")
         logits = logits.masked_fill(key_mask, float("-inf"))
     log_prob = torch.log_softmax(logits, dim=1)
@@ -193,14 +207,14 @@ def _positive_mask(positive_idx: Tensor, B: int, K: int, device: torch.device) -
             raise ValueError(
                 f"positive_idx as a mask must have shape ({B}, {K}), got {tuple(positive_idx.shape)}"
             )
-        if not positive_idx.any(1).all():
+        if _checking_values() and not positive_idx.any(1).all():
             raise ValueError("positive_idx mask has a query without any positive")
         return positive_idx.to(device)
     if positive_idx.is_floating_point() or positive_idx.is_complex():
         raise TypeError(f"positive_idx must hold integers or booleans, got dtype {positive_idx.dtype}")
     if positive_idx.shape != (B,):
         raise ValueError(f"positive_idx must have shape ({B},), got {tuple(positive_idx.shape)}")
-    if ((positive_idx < 0) | (positive_idx >= K)).any():
+    if _checking_values() and ((positive_idx < 0) | (positive_idx >= K)).any():
         raise ValueError(f"positive_idx must lie in [0, {K}), got values outside that range")
     return F.one_hot(positive_idx.to(device), K).bool()
 

@@ -127,8 +127,8 @@ class ImageViews:
     ``views = ImageViews.simclr(); v1, v2 = views(x), views(x)`` gives two independent views
     of every image of ``x`` (``(B, C, H, W)`` floats in [0, 1], or ``uint8``). The default
     constructor makes the mild views of chapter "InfoNCE and temperature"; :meth:`simclr`
-    makes the paper's. ``generator`` fixes the random parameters (drawn on the CPU, then
-    moved to the batch's device).
+    makes the paper's. ``generator`` fixes the random parameters (drawn on its device, then
+    moved to the batch's); without one they are drawn on the batch's device.
 
     Args:
         scale: range of the crop's area as a fraction of the image's.
@@ -191,32 +191,39 @@ class ImageViews:
         settings.update(overrides)
         return cls(**settings)
 
-    def _uniform(self, n: int, low: float, high: float) -> Tensor:
-        return torch.rand(n, generator=self.generator, dtype=torch.float64) * (high - low) + low
+    def _uniform(self, n: int, low: float, high: float, device: torch.device | None) -> Tensor:
+        return torch.rand(n, generator=self.generator, dtype=torch.float64, device=device) * (high - low) + low
 
-    def _bernoulli(self, n: int, p: float) -> Tensor:
-        return torch.rand(n, generator=self.generator, dtype=torch.float64) < p
+    def sample(self, n: int, device: torch.device | str | None = None) -> ViewParams:
+        """Draw the parameters of one view of each of ``n`` images on ``device`` (default: the
+        generator's device, the CPU without one)."""
+        if device is None:
+            device = self.generator.device if self.generator is not None else "cpu"
 
-    def sample(self, n: int) -> ViewParams:
-        """Draw the parameters of one view of each of ``n`` images (on the CPU)."""
-        area = self._uniform(n, *self.scale)
-        log_ratio = self._uniform(n, math.log(self.ratio[0]), math.log(self.ratio[1]))
+        def uniform(low: float, high: float) -> Tensor:
+            return self._uniform(n, low, high, device)
+
+        def bernoulli(p: float) -> Tensor:
+            return self._uniform(n, 0, 1, device) < p
+
+        area = uniform(*self.scale)
+        log_ratio = uniform(math.log(self.ratio[0]), math.log(self.ratio[1]))
         w = (area * log_ratio.exp()).sqrt().clamp(max=1.0)
         h = (area / log_ratio.exp()).sqrt().clamp(max=1.0)
         return ViewParams(
-            cx=self._uniform(n, -1, 1) * (1 - w),
-            cy=self._uniform(n, -1, 1) * (1 - h),
+            cx=uniform(-1, 1) * (1 - w),
+            cy=uniform(-1, 1) * (1 - h),
             w=w,
             h=h,
-            flip=self._bernoulli(n, self.flip),
-            jitter=self._bernoulli(n, self.jitter),
-            brightness=self._uniform(n, 1 - self.brightness, 1 + self.brightness),
-            contrast=self._uniform(n, 1 - self.contrast, 1 + self.contrast),
-            saturation=self._uniform(n, 1 - self.saturation, 1 + self.saturation),
-            hue=self._uniform(n, -self.hue, self.hue),
-            gray=self._bernoulli(n, self.gray),
-            blur=self._bernoulli(n, self.blur),
-            sigma=self._uniform(n, *self.blur_sigma),
+            flip=bernoulli(self.flip),
+            jitter=bernoulli(self.jitter),
+            brightness=uniform(1 - self.brightness, 1 + self.brightness),
+            contrast=uniform(1 - self.contrast, 1 + self.contrast),
+            saturation=uniform(1 - self.saturation, 1 + self.saturation),
+            hue=uniform(-self.hue, self.hue),
+            gray=bernoulli(self.gray),
+            blur=bernoulli(self.blur),
+            sigma=uniform(*self.blur_sigma),
         )
 
     def kernel_size(self, image_size: int) -> int:
@@ -244,7 +251,9 @@ class ImageViews:
         return out
 
     def __call__(self, images: Tensor) -> Tensor:
-        return self.apply(images, self.sample(images.shape[0]))
+        """A view of each image; parameters drawn with ``generator`` or, without one, on the images' device."""
+        device = None if self.generator is not None else images.device
+        return self.apply(images, self.sample(images.shape[0], device))
 
 
 def reference_view(image, params: dict[str, float], views: ImageViews):

@@ -186,6 +186,27 @@ def test_augment_speed_benchmark_smoke():
     assert "images/s" in out.stdout and "ratio batched / per-image" in out.stdout
 
 
+def test_simclr_speed_benchmark_smoke():
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "simclr_speed.py"
+    out = subprocess.run([sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "model only" in out.stdout and "batched" in out.stdout and "images/s" in out.stdout
+
+
+def test_views_without_generator_draw_parameters_on_the_images_device(monkeypatch):
+    views = ImageViews.simclr(strength=0.5)
+    asked = []
+    sample = views.sample
+    monkeypatch.setattr(views, "sample", lambda n, device=None: asked.append(device) or sample(n, device))
+    images = torch.rand(3, 3, 8, 8)
+    assert views(images).shape == images.shape
+    assert asked == [images.device]
+    assert views.sample(5, "cpu").w.shape == (5,)
+    seeded = ImageViews.simclr(strength=0.5, generator=torch.Generator().manual_seed(3))
+    again = ImageViews.simclr(strength=0.5, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(seeded.sample(4).cx, again.sample(4).cx)
+
+
 @pytest.mark.parametrize("chapter", ["infonce", "simclr"])
 def test_full_profile_encoders_build_and_train_one_step_on_cifar_shaped_images(chapter, monkeypatch):
     import contrastive_tutorial as ct

@@ -1,0 +1,180 @@
+"""Fast training steps on a GPU: fixed shapes, a compiled model, the whole step as one CUDA graph.
+
+An eager training step is a long list of small kernel launches issued one by one from
+Python. For a BERT-base encoder at batch 64 the GPU finishes most kernels faster than the
+host can issue the next, so the step takes the host's time, not the GPU's. The fast path
+takes the host out of the loop:
+
+1. **Fixed shapes.** Every batch is padded to the same length (:func:`fixed_length_batch`),
+   so one compiled graph and one captured CUDA graph serve every step.
+2. **Compilation.** ``torch.compile`` fuses the element-wise work between the matrix
+   products (fewer, larger kernels); attention runs through PyTorch's fused SDPA kernels.
+3. **One CUDA graph per step.** :class:`CapturedStep` records forward, backward and the
+   optimizer step once and replays them with a single launch per step; each step's inputs
+   are copied into the recorded buffers. Nothing in the step reads a value back to the host:
+   the losses skip their value checks while a graph is captured
+   (:func:`~contrastive_tutorial.losses._checking_values`; they run in the eager warm-up on
+   the same inputs), and the optimizer keeps its step count on the GPU (``capturable=True``).
+
+Dropout stays random: the default CUDA generator is registered with the graph, which
+advances its offset at every replay, so each replay draws new masks.
+
+Chapter "Appendix: large batches across GPUs and beyond memory"; ``benchmarks/simcse_speed.py``
+measures the result against a plain Hugging Face loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import Tensor
+
+from .losses import simcse_loss
+
+__all__ = ["fixed_length_batch", "fast_adamw", "CapturedStep", "simcse_step"]
+
+
+def fixed_length_batch(tokenizer, sentences: Sequence[str], max_length: int) -> dict[str, Tensor]:
+    """Token ids and attention mask of ``sentences``, all padded or truncated to ``max_length``."""
+    if isinstance(sentences, str) or not sentences:
+        raise ValueError("sentences must be a non-empty sequence of strings")
+    batch = tokenizer(list(sentences), padding="max_length", truncation=True, max_length=max_length,
+                      return_tensors="pt")
+    return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+
+
+def fast_adamw(params, lr: float, weight_decay: float = 0.0, device: torch.device | str = "cuda"):
+    """AdamW for :class:`CapturedStep`: one fused kernel with its step count on the GPU on CUDA,
+    the default implementation elsewhere. The learning rate is constant: a replayed graph
+    reads the value it was captured with."""
+    if torch.device(device).type == "cuda":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True, capturable=True)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+class CapturedStep:
+    """One training step, ``loss = step(*inputs)``: ``loss_fn(*inputs)``, backward, ``optimizer.step()``.
+
+    On a CUDA device with ``cuda_graph=True`` the step is captured as a CUDA graph at the first
+    call, after ``warmup`` eager steps on a side stream (which compile the model and allocate
+    the optimizer's state). Those warm-up steps are undone: parameters and optimizer state are
+    restored in place, so the first call trains exactly one step, like every later one. Later
+    calls copy their inputs into the captured buffers and replay the graph. Inputs must keep
+    the shapes and dtypes of the first call.
+
+    The returned loss is a device tensor (no synchronisation); with a graph it is the same
+    tensor every step, overwritten by the next replay: read or clone it before then.
+
+    Elsewhere (CPU, or ``cuda_graph=False``) the step runs eagerly: the same arithmetic.
+
+    Args:
+        loss_fn: inputs -> scalar loss; ``torch.compile`` it first for fused kernels.
+        optimizer: over the trained parameters; on CUDA it must be ``capturable`` (see
+            :func:`fast_adamw`).
+        cuda_graph: capture the step where the inputs live on a CUDA device.
+        warmup: eager steps before the capture (at least 1; compilation needs about 3).
+    """
+
+    def __init__(self, loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
+                 cuda_graph: bool = True, warmup: int = 3) -> None:
+        if warmup < 1:
+            raise ValueError(f"warmup must be >= 1, got {warmup}")
+        self.loss_fn, self.optimizer = loss_fn, optimizer
+        self.cuda_graph, self.warmup = cuda_graph, warmup
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self._inputs: tuple[Tensor, ...] = ()
+        self._loss: Tensor | None = None
+
+    def _eager(self, *inputs: Tensor) -> Tensor:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss_fn(*inputs)
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach()
+
+    def _params(self) -> list[Tensor]:
+        return [p for group in self.optimizer.param_groups for p in group["params"]]
+
+    def _capture(self, inputs: tuple[Tensor, ...]) -> None:
+        for group in self.optimizer.param_groups:
+            if not group.get("capturable", False):
+                raise ValueError("optimizer must be created with capturable=True to be captured (see fast_adamw)")
+        saved = [p.detach().clone() for p in self._params()]
+        saved_state = {p: {k: v.clone() for k, v in s.items() if torch.is_tensor(v)}
+                       for p, s in self.optimizer.state.items()}
+        self._inputs = tuple(x.clone() for x in inputs)
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(self.warmup):
+                self._eager(*self._inputs)
+        torch.cuda.current_stream().wait_stream(side)
+        self.graph = torch.cuda.CUDAGraph()
+        self.optimizer.zero_grad(set_to_none=True)
+        with torch.cuda.graph(self.graph):
+            self._loss = self._eager(*self._inputs)
+        with torch.no_grad():  # undo the warm-up in place (the graph holds these addresses)
+            for p, value in zip(self._params(), saved):
+                p.copy_(value)
+            for p, state in self.optimizer.state.items():
+                before = saved_state.get(p, {})
+                for k, v in state.items():
+                    if torch.is_tensor(v) and k in before:
+                        v.copy_(before[k])
+                    elif torch.is_tensor(v):
+                        v.zero_()
+
+    def __call__(self, *inputs: Tensor) -> Tensor:
+        use_graph = self.cuda_graph and all(x.is_cuda for x in inputs)
+        if not use_graph:
+            return self._eager(*inputs)
+        if self.graph is None:
+            self._capture(inputs)
+        else:
+            for buffer, x in zip(self._inputs, inputs, strict=True):
+                if buffer.shape != x.shape or buffer.dtype != x.dtype:
+                    raise ValueError(f"inputs must keep the captured shape {tuple(buffer.shape)} and dtype "
+                                     f"{buffer.dtype}, got {tuple(x.shape)} {x.dtype}")
+        for buffer, x in zip(self._inputs, inputs, strict=True):
+            buffer.copy_(x, non_blocking=True)
+        self.graph.replay()
+        return self._loss
+
+
+def simcse_step(encoder, optimizer: torch.optim.Optimizer, temperature: float = 0.05, *,
+                compile: bool = True, cuda_graph: bool = True, amp: bool | None = None,
+                attention: str | None = "efficient") -> CapturedStep:
+    """Unsupervised SimCSE's fast training step for ``encoder`` (a :class:`~contrastive_tutorial.encoders.TextEncoder`).
+
+    ``step(input_ids, attention_mask)`` (from :func:`fixed_length_batch`, on the encoder's
+    device) encodes the doubled batch in one pass (two dropout views), takes
+    :func:`~contrastive_tutorial.losses.simcse_loss` at ``temperature``, backpropagates and
+    steps the optimizer. ``amp`` (default: on for CUDA GPUs with bf16) runs the encoder under
+    bf16 autocast; the loss is computed in float32 either way. ``attention`` picks the kernel
+    of ``F.scaled_dot_product_attention`` on CUDA (``"efficient"``, ``"flash"``, ``"cudnn"`` or
+    ``"math"``; ``None`` lets PyTorch choose). The default, memory-efficient attention, accepts
+    the padding mask and was the fastest for short sentences in ``benchmarks/simcse_speed.py``.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = {"efficient": SDPBackend.EFFICIENT_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
+                "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
+    if attention is not None and attention not in backends:
+        raise ValueError(f"attention must be one of {sorted(backends)} or None, got {attention!r}")
+    device = next(encoder.parameters()).device
+    on_gpu = attention is not None and device.type == "cuda"
+    kernel = (lambda: sdpa_kernel(backends[attention])) if on_gpu else contextlib.nullcontext
+    if amp is None:
+        amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
+
+    def loss_fn(input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        doubled = {"input_ids": torch.cat([input_ids, input_ids]),
+                   "attention_mask": torch.cat([attention_mask, attention_mask])}
+        with autocast(), kernel():
+            z1, z2 = encoder(doubled).chunk(2)
+        return simcse_loss(z1, z2, temperature)
+
+    return CapturedStep(torch.compile(loss_fn) if compile else loss_fn, optimizer, cuda_graph=cuda_graph)
