@@ -1,0 +1,175 @@
+"""Adversarial contrastive learning (SCAL / USCAL, Miao et al., arXiv 2111.13301).
+
+Word edits can change a sentence's meaning; a small perturbation :math:`\\delta` of the word
+embeddings cannot change the words at all, and chosen against the model it makes a *hard*
+positive. The perturbation solves the inner problem of adversarial training approximately,
+
+.. math::
+    \\delta^\\star = \\arg\\max_{\\lVert \\delta \\rVert_2 \\le \\epsilon} \\mathcal{L}(x_{emb} + \\delta),
+
+with one normalised gradient step (FGM, :math:`\\delta = \\epsilon\\, g / \\lVert g \\rVert_2`,
+norm per example over all its tokens and dimensions) or ``steps`` projected steps (PGD).
+The perturbed embeddings enter the model through ``inputs_embeds`` (position and token-type
+embeddings are added by the model as usual), so any ``transformers`` encoder works, and clean
+and perturbed passes share all weights.
+
+- SCAL (supervised): :math:`\\mathrm{CE}(x) + \\mathrm{CE}(x + \\delta) + \\mathcal{L}_{con}(h(x), h(x+\\delta))`
+  with :math:`\\delta` from the label loss and :math:`\\mathcal{L}_{con}` InfoNCE between the clean
+  and the perturbed [CLS] vectors of the batch at :math:`\\tau = 0.05`.
+- USCAL (unsupervised): SimCSE's two dropout views :math:`x_1, x_2` of the clean sentence, and
+  :math:`x_1 + \\delta` with :math:`\\delta` from SimCSE's loss :math:`\\mathcal{L}_{con}(h(x_1), h(x_2))`;
+  the loss is :math:`\\mathcal{L}_{con}(h_1, h_2) + \\alpha\\,[\\mathcal{L}_{con}(h_1, h_\\delta) + \\mathcal{L}_{con}(h_2, h_\\delta)]`
+  with a constant :math:`\\alpha < 1`.
+
+Chapter "Adversarial contrastive learning".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..encoders import TextEncoder
+from ..losses import simcse_loss
+from .scl import TextClassifier
+
+__all__ = ["normalise_per_example", "adversarial_delta", "encode_embeddings", "scal_loss", "uscal_loss",
+           "adversarial_accuracy"]
+
+
+def normalise_per_example(g: Tensor, eps: float = 1e-12) -> Tensor:
+    """``g / ||g||_2`` with the norm over every dimension but the first (one norm per example)."""
+    norms = g.flatten(1).norm(dim=1).clamp_min(eps)
+    return g / norms.view(-1, *([1] * (g.dim() - 1)))
+
+
+def adversarial_delta(
+    loss_of: Callable[[Tensor], Tensor],
+    embeddings: Tensor,
+    epsilon: float,
+    steps: int = 1,
+    step_size: float | None = None,
+) -> Tensor:
+    """A perturbation of ``embeddings`` (``(B, T, D)``) of L2 norm at most ``epsilon`` per example that increases ``loss_of``.
+
+    ``loss_of(embeddings + delta)`` must return a scalar. One step (the default) is FGM:
+    :math:`\\delta = \\epsilon\\, g/\\lVert g\\rVert`. With ``steps = k`` it is PGD:
+    :math:`\\delta \\leftarrow \\Pi_{\\epsilon}(\\delta + \\eta\\, g/\\lVert g\\rVert)` from
+    :math:`\\delta = 0`, step size :math:`\\eta` (default :math:`2\\epsilon / k`), each step projected
+    back onto the ball. Returned detached: the model is not trained through it.
+    """
+    if epsilon < 0:
+        raise ValueError(f"epsilon must be >= 0, got {epsilon}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if embeddings.dim() != 3:
+        raise ValueError(f"embeddings must have shape (B, T, D), got {tuple(embeddings.shape)}")
+    step_size = epsilon if steps == 1 else (step_size or 2 * epsilon / steps)
+    base = embeddings.detach()
+    delta = torch.zeros_like(base)
+    for _ in range(steps):
+        delta.requires_grad_(True)
+        (grad,) = torch.autograd.grad(loss_of(base + delta), delta)
+        with torch.no_grad():
+            delta = delta + step_size * normalise_per_example(grad)
+            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
+            delta = delta * (epsilon / norms).clamp(max=1.0).view(-1, 1, 1)
+    return delta.detach()
+
+
+def encode_embeddings(encoder: TextEncoder, embeddings: Tensor, attention_mask: Tensor) -> Tensor:
+    """``encoder``'s sentence vectors for given word embeddings (``inputs_embeds``), with its pooler."""
+    outputs = encoder.model(inputs_embeds=embeddings, attention_mask=attention_mask,
+                            output_hidden_states=encoder.pooler == "first_last_avg")
+    return encoder.pool(outputs, attention_mask)
+
+
+def _word_embeddings(encoder: TextEncoder, batch: dict[str, Tensor]) -> Tensor:
+    return encoder.model.get_input_embeddings()(batch["input_ids"])
+
+
+def scal_loss(
+    classifier: TextClassifier,
+    sentences: Sequence[str],
+    labels: Tensor,
+    epsilon: float,
+    temperature: float = 0.05,
+    steps: int = 1,
+) -> Tensor:
+    """SCAL on one batch: CE(clean) + CE(perturbed) + InfoNCE(clean [CLS], perturbed [CLS]).
+
+    The perturbation maximises the label loss (cross-entropy) within ``epsilon``.
+    """
+    encoder = classifier.encoder
+    batch = encoder.tokenize(sentences)
+    labels = labels.to(batch["input_ids"].device)
+    words = _word_embeddings(encoder, batch)
+    h_clean = encode_embeddings(encoder, words, batch["attention_mask"])
+    ce_clean = F.cross_entropy(classifier.head(h_clean).float(), labels)
+
+    def label_loss(perturbed: Tensor) -> Tensor:
+        h = encode_embeddings(encoder, perturbed, batch["attention_mask"])
+        return F.cross_entropy(classifier.head(h).float(), labels)
+
+    delta = adversarial_delta(label_loss, words, epsilon, steps)
+    h_adv = encode_embeddings(encoder, words + delta, batch["attention_mask"])
+    ce_adv = F.cross_entropy(classifier.head(h_adv).float(), labels)
+    return ce_clean + ce_adv + simcse_loss(h_clean, h_adv, temperature)
+
+
+def uscal_loss(
+    encoder: TextEncoder,
+    sentences: Sequence[str],
+    epsilon: float,
+    temperature: float = 0.05,
+    alpha: float = 0.5,
+    steps: int = 1,
+) -> Tensor:
+    """USCAL on one batch of unlabelled sentences (module docstring): SimCSE's loss plus ``alpha``
+    times the two contrastive losses against the adversarial view."""
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
+    batch = encoder.tokenize(sentences)
+    mask = batch["attention_mask"]
+    words = _word_embeddings(encoder, batch)
+    h1 = encode_embeddings(encoder, words, mask)
+    h2 = encode_embeddings(encoder, words, mask)  # a second dropout mask: SimCSE's positive
+
+    def contrastive(perturbed: Tensor) -> Tensor:
+        return simcse_loss(encode_embeddings(encoder, perturbed, mask), h2.detach(), temperature)
+
+    delta = adversarial_delta(contrastive, words, epsilon, steps)
+    h_adv = encode_embeddings(encoder, words + delta, mask)
+    return simcse_loss(h1, h2, temperature) + alpha * (simcse_loss(h1, h_adv, temperature) + simcse_loss(h2, h_adv, temperature))
+
+
+def adversarial_accuracy(
+    classifier: TextClassifier,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    epsilon: float,
+    steps: int = 1,
+    batch_size: int = 64,
+) -> float:
+    """Accuracy when every sentence's word embeddings are perturbed against its true label (FGM/PGD, ``epsilon``)."""
+    was_training = classifier.training
+    classifier.eval()
+    encoder, correct = classifier.encoder, 0
+    for start in range(0, len(texts), batch_size):
+        batch = encoder.tokenize(list(texts[start : start + batch_size]))
+        y = torch.as_tensor(list(labels[start : start + batch_size]), device=batch["input_ids"].device)
+        words = _word_embeddings(encoder, batch).detach()
+
+        def label_loss(perturbed: Tensor) -> Tensor:
+            h = encode_embeddings(encoder, perturbed, batch["attention_mask"])
+            return F.cross_entropy(classifier.head(h).float(), y)
+
+        delta = adversarial_delta(label_loss, words, epsilon, steps) if epsilon > 0 else torch.zeros_like(words)
+        with torch.no_grad():
+            logits = classifier.head(encode_embeddings(encoder, words + delta, batch["attention_mask"]))
+        correct += (logits.argmax(1) == y).sum().item()
+    classifier.train(was_training)
+    return correct / len(texts)

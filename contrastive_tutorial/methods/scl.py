@@ -1,0 +1,151 @@
+"""SCL fine-tuning (Gunel et al., 2021): cross-entropy plus a supervised contrastive term.
+
+A classifier is a text encoder whose [CLS] vector :math:`h_i` feeds a linear head. The batch
+loss is
+
+.. math::
+    \\mathcal{L} = (1 - \\lambda)\\,\\mathcal{L}_{CE} + \\lambda\\,\\mathcal{L}_{SCL},\\qquad
+    \\mathcal{L}_{SCL} = \\frac{1}{|A'|}\\sum_{i \\in A'} \\frac{-1}{N_{y_i} - 1}
+    \\sum_{j \\ne i,\\, y_j = y_i} \\log \\frac{\\exp(\\Phi_i \\cdot \\Phi_j / \\tau)}
+    {\\sum_{k \\ne i} \\exp(\\Phi_i \\cdot \\Phi_k / \\tau)}
+
+with :math:`\\Phi_i = h_i / \\lVert h_i \\rVert`, :math:`N_{y_i}` the examples of class
+:math:`y_i` in the batch and :math:`A'` the anchors with at least one other example of their
+class (:func:`~contrastive_tutorial.losses.supcon_loss` with one view per example).
+
+Where it differs from Khosla et al. (2020): one view per example (no augmentation: the other
+examples of the class are the positives), the term is added to cross-entropy during
+fine-tuning rather than used for pre-training followed by a linear probe, and no projection
+head. Gunel et al. sum over the batch; this mean over anchors rescales the term by the batch
+size, which a different :math:`\\lambda` absorbs. Chapter "SCL fine-tuning".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..encoders import TextEncoder
+from ..losses import supcon_loss
+from ..profiles import seed_everything
+from ..train import History, fit
+
+__all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "train_classifier", "accuracy"]
+
+
+class TextClassifier(nn.Module):
+    """``encoder``'s vector of each sentence (its pooler; [CLS] by default), dropout, a linear head.
+
+    ``forward(batch)`` returns ``(logits, h)``: class scores ``(B, C)`` and the vectors ``(B, D)``
+    the contrastive term uses. ``batch`` is a list of sentences or a tokenised dict.
+    """
+
+    def __init__(self, encoder: TextEncoder, n_classes: int, dropout: float = 0.1) -> None:
+        super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        self.encoder, self.n_classes = encoder, n_classes
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(encoder.model.config.hidden_size, n_classes))
+
+    def forward(self, batch) -> tuple[Tensor, Tensor]:
+        h = self.encoder(batch)
+        return self.head(h), h
+
+
+def scl_objective(logits: Tensor, embeddings: Tensor, labels: Tensor, lambd: float, temperature: float = 0.3) -> Tensor:
+    """:math:`(1-\\lambda)\\,\\mathrm{CE}(\\text{logits}, y) + \\lambda\\,\\mathcal{L}_{SCL}(h, y)` (module docstring).
+
+    ``lambd`` in [0, 1]: 0 is plain cross-entropy. When no class occurs twice in the batch the
+    contrastive term has no anchor and counts as 0 (cross-entropy alone for that batch).
+    """
+    if not 0 <= lambd <= 1:
+        raise ValueError(f"lambd must lie in [0, 1], got {lambd}")
+    if logits.dim() != 2 or logits.shape[0] != embeddings.shape[0]:
+        raise ValueError(f"logits must be (B, C) with the B of embeddings {tuple(embeddings.shape)}, got {tuple(logits.shape)}")
+    if labels.shape != (logits.shape[0],):
+        raise ValueError(f"labels must have shape ({logits.shape[0]},), got {tuple(labels.shape)}")
+    ce = F.cross_entropy(logits.float(), labels)
+    if lambd == 0:
+        return ce
+    if torch.unique(labels).numel() == labels.numel():
+        return (1 - lambd) * ce
+    return (1 - lambd) * ce + lambd * supcon_loss(embeddings, labels, temperature)
+
+
+def flip_labels(labels: Sequence[int], fraction: float, n_classes: int, seed: int = 0) -> list[int]:
+    """Label noise: ``round(fraction * n)`` labels, chosen at random, replaced by another class at random."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"fraction must lie in [0, 1], got {fraction}")
+    rng = np.random.default_rng(seed)
+    noisy = list(labels)
+    for i in rng.choice(len(noisy), size=round(fraction * len(noisy)), replace=False):
+        noisy[i] = int((noisy[i] + rng.integers(1, n_classes)) % n_classes)
+    return noisy
+
+
+def few_shot_indices(labels: Sequence[int], per_class: int, seed: int = 0) -> list[int]:
+    """Indices of ``per_class`` random examples of every class (the few-shot training sets)."""
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class:
+            raise ValueError(f"class {c} has {len(members)} examples, fewer than per_class={per_class}")
+        chosen.extend(rng.choice(members, per_class, replace=False).tolist())
+    return sorted(chosen)
+
+
+def train_classifier(
+    classifier: TextClassifier,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    lambd: float,
+    temperature: float = 0.3,
+    epochs: int,
+    batch_size: int = 16,
+    lr: float = 2e-5,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    progress: bool = False,
+) -> History:
+    """Fine-tune ``classifier`` (all weights) with :func:`scl_objective`; AdamW, shuffled batches."""
+    if len(texts) != len(labels):
+        raise ValueError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
+    if min(labels) < 0 or max(labels) >= classifier.n_classes:
+        raise ValueError(f"labels must lie in [0, {classifier.n_classes}), got {min(labels)}..{max(labels)}")
+    generator = seed_everything(seed)
+    y = torch.as_tensor(list(labels))
+
+    def batches():
+        order = torch.randperm(len(texts), generator=generator).tolist()
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            yield [texts[i] for i in idx], y[idx]
+
+    def loss_fn(model: TextClassifier, batch) -> Tensor:
+        sentences, targets = batch
+        logits, h = model(sentences)
+        return scl_objective(logits, h, targets.to(logits.device), lambd, temperature)
+
+    classifier.to(device).train()
+    optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr)
+    return fit(classifier, loss_fn, batches, optimizer, epochs, device=device, progress=progress)
+
+
+@torch.no_grad()
+def accuracy(classifier: TextClassifier, texts: Sequence[str], labels: Sequence[int], batch_size: int = 128) -> float:
+    """Fraction of ``texts`` whose predicted class is the label (evaluation mode)."""
+    was_training = classifier.training
+    classifier.eval()
+    correct = 0
+    for start in range(0, len(texts), batch_size):
+        logits, _ = classifier(list(texts[start : start + batch_size]))
+        correct += (logits.argmax(1).cpu() == torch.as_tensor(list(labels[start : start + batch_size]))).sum().item()
+    classifier.train(was_training)
+    return correct / len(texts)

@@ -1,0 +1,184 @@
+"""SCL fine-tuning and adversarial contrastive learning, against loop references from the papers' equations."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from contrastive_tutorial.encoders import TextEncoder
+from contrastive_tutorial.methods.adversarial import (
+    adversarial_accuracy,
+    adversarial_delta,
+    encode_embeddings,
+    normalise_per_example,
+    scal_loss,
+    uscal_loss,
+)
+from contrastive_tutorial.methods.scl import (
+    TextClassifier,
+    accuracy,
+    few_shot_indices,
+    flip_labels,
+    scl_objective,
+    train_classifier,
+)
+from contrastive_tutorial.losses import simcse_loss
+
+SENTENCES = ["a cat sat on the mat", "stocks fell sharply today", "the weather is fine", "he plays chess well",
+             "rain is expected tomorrow", "the market rallied"]
+
+
+def _scl_reference(logits, h, labels, lambd, tau) -> float:
+    """Gunel et al.'s (1 - lambda) CE + lambda SCL, with loops in float64 (mean over anchors with a positive)."""
+    logits, h = logits.double(), h.double()
+    n = len(labels)
+    ce = sum(-(logits[i, labels[i]] - torch.logsumexp(logits[i], 0)) for i in range(n)) / n
+    phi = [h[i] / h[i].norm() for i in range(n)]
+    terms = []
+    for i in range(n):
+        same = [j for j in range(n) if j != i and labels[j] == labels[i]]
+        if not same:
+            continue
+        denominator = sum(math.exp(float(phi[i] @ phi[k]) / tau) for k in range(n) if k != i)
+        terms.append(-sum(math.log(math.exp(float(phi[i] @ phi[j]) / tau) / denominator) for j in same) / len(same))
+    scl = sum(terms) / len(terms) if terms else 0.0
+    return (1 - lambd) * float(ce) + lambd * scl
+
+
+@pytest.mark.parametrize("lambd,tau", [(0.0, 0.3), (0.5, 0.3), (0.9, 0.1), (1.0, 0.7)])
+def test_scl_objective_matches_loop_reference(lambd, tau):
+    g = torch.Generator().manual_seed(0)
+    logits, h = torch.randn(7, 3, generator=g), torch.randn(7, 5, generator=g)
+    labels = torch.tensor([0, 1, 2, 0, 1, 0, 2])
+    got = scl_objective(logits, h, labels, lambd, tau).item()
+    assert got == pytest.approx(_scl_reference(logits, h, labels.tolist(), lambd, tau), rel=1e-5)
+
+
+def test_scl_objective_edge_cases_and_errors():
+    logits, h = torch.randn(3, 3), torch.randn(3, 4)
+    unique = torch.tensor([0, 1, 2])  # no class twice: the contrastive term has no anchor
+    ce = F.cross_entropy(logits, unique)
+    torch.testing.assert_close(scl_objective(logits, h, unique, 0.5), 0.5 * ce)
+    with pytest.raises(ValueError, match="lambd"):
+        scl_objective(logits, h, unique, 1.5)
+    with pytest.raises(ValueError, match="labels"):
+        scl_objective(logits, h, torch.tensor([0, 1]), 0.5)
+    with pytest.raises(ValueError, match="logits"):
+        scl_objective(torch.randn(2, 3), h, unique, 0.5)
+    with pytest.raises(ValueError, match="temperature"):
+        scl_objective(logits, h, torch.tensor([0, 0, 1]), 0.5, temperature=0.0)
+
+
+def test_scl_objective_gradient_flows_to_embeddings():
+    logits, h = torch.randn(4, 2, requires_grad=True), torch.randn(4, 3, requires_grad=True)
+    scl_objective(logits, h, torch.tensor([0, 0, 1, 1]), 0.9).backward()
+    assert torch.isfinite(h.grad).all() and h.grad.abs().sum() > 0
+
+
+def test_flip_labels_changes_exactly_the_fraction_to_other_classes():
+    labels = [i % 4 for i in range(40)]
+    noisy = flip_labels(labels, 0.25, 4, seed=1)
+    changed = [i for i in range(40) if noisy[i] != labels[i]]
+    assert len(changed) == 10 and all(0 <= y < 4 for y in noisy)
+    assert flip_labels(labels, 0.0, 4) == labels
+    with pytest.raises(ValueError, match="fraction"):
+        flip_labels(labels, 1.2, 4)
+
+
+def test_few_shot_indices_takes_per_class_examples():
+    labels = [0] * 10 + [1] * 5
+    idx = few_shot_indices(labels, 3, seed=0)
+    assert len(idx) == 6 and sorted(labels[i] for i in idx) == [0, 0, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="fewer than per_class"):
+        few_shot_indices(labels, 6)
+
+
+def test_fgm_on_a_linear_loss_is_the_normalised_gradient_and_pgd_agrees():
+    g = torch.Generator().manual_seed(0)
+    x, w = torch.randn(3, 4, 5, generator=g), torch.randn(3, 4, 5, generator=g)
+
+    def loss_of(e):
+        return (w * e).sum()
+
+    expected = 0.3 * w / w.flatten(1).norm(dim=1).view(-1, 1, 1)
+    torch.testing.assert_close(adversarial_delta(loss_of, x, 0.3), expected)
+    torch.testing.assert_close(adversarial_delta(loss_of, x, 0.3, steps=5), expected, rtol=1e-5, atol=1e-6)
+    assert adversarial_delta(loss_of, x, 0.0).abs().sum() == 0
+
+
+def test_pgd_stays_in_the_ball_and_increases_the_loss():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(5, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1))
+    x = torch.randn(4, 3, 5)
+
+    def loss_of(e):
+        return net(e).pow(2).sum()
+
+    for steps in (1, 3):
+        delta = adversarial_delta(loss_of, x, 0.5, steps=steps)
+        assert (delta.flatten(1).norm(dim=1) <= 0.5 + 1e-5).all()
+        assert loss_of(x + delta) > loss_of(x)
+    assert not any(p.grad is not None for p in net.parameters())  # no gradient left on the model
+    with pytest.raises(ValueError, match="epsilon"):
+        adversarial_delta(loss_of, x, -1.0)
+    with pytest.raises(ValueError, match="steps"):
+        adversarial_delta(loss_of, x, 0.1, steps=0)
+    with pytest.raises(ValueError, match="B, T, D"):
+        adversarial_delta(loss_of, x[0], 0.1)
+    n = normalise_per_example(torch.randn(2, 3, 4))
+    torch.testing.assert_close(n.flatten(1).norm(dim=1), torch.ones(2))
+
+
+@pytest.fixture
+def classifier(tiny_encoder_parts):
+    tokenizer, model = tiny_encoder_parts
+    torch.manual_seed(0)
+    return TextClassifier(TextEncoder(copy.deepcopy(model), tokenizer, pooler="cls_before_pooler"), n_classes=2).eval()
+
+
+def test_encode_embeddings_equals_the_encoder_on_token_ids(classifier):
+    encoder = classifier.encoder
+    batch = encoder.tokenize(SENTENCES)
+    words = encoder.model.get_input_embeddings()(batch["input_ids"])
+    with torch.no_grad():
+        torch.testing.assert_close(encode_embeddings(encoder, words, batch["attention_mask"]), encoder(batch))
+
+
+def test_scal_and_uscal_at_epsilon_zero_reduce_to_their_clean_terms(classifier):
+    labels = torch.tensor([0, 1, 0, 1, 0, 1])
+    with torch.no_grad():
+        h = classifier.encoder(SENTENCES)
+        ce = F.cross_entropy(classifier.head(h), labels)
+        con = simcse_loss(h, h, 0.05)
+    got = scal_loss(classifier, SENTENCES, labels, epsilon=0.0)
+    assert got.item() == pytest.approx((2 * ce + con).item(), rel=1e-5)
+    got.backward()
+    assert all(torch.isfinite(p.grad).all() for p in classifier.parameters() if p.grad is not None)
+    encoder = classifier.encoder
+    assert uscal_loss(encoder, SENTENCES, epsilon=0.0, alpha=0.5).item() == pytest.approx(2 * con.item(), rel=1e-5)
+    with pytest.raises(ValueError, match="alpha"):
+        uscal_loss(encoder, SENTENCES, 0.1, alpha=1.0)
+
+
+def test_perturbation_raises_the_label_loss_and_lowers_adversarial_accuracy(classifier):
+    labels = [0, 1, 0, 1, 0, 1]
+    clean = accuracy(classifier, SENTENCES, labels)
+    assert adversarial_accuracy(classifier, SENTENCES, labels, 0.0) == clean
+    assert adversarial_accuracy(classifier, SENTENCES, labels, 5.0, steps=3) <= clean
+    labels_t = torch.tensor(labels)
+    assert scal_loss(classifier, SENTENCES, labels_t, 1.0).item() > scal_loss(classifier, SENTENCES, labels_t, 0.0).item()
+
+
+def test_train_classifier_runs_and_checks_its_labels(classifier):
+    history = train_classifier(classifier, SENTENCES, [0, 1, 0, 1, 0, 1], lambd=0.9, epochs=2, batch_size=3, lr=1e-3)
+    assert len(history) == 2 and all(math.isfinite(loss) for loss in history["loss"])
+    with pytest.raises(ValueError, match="labels must lie"):
+        train_classifier(classifier, SENTENCES, [0, 1, 2, 0, 1, 0], lambd=0.5, epochs=1)
+    with pytest.raises(ValueError, match="same length"):
+        train_classifier(classifier, SENTENCES, [0, 1], lambd=0.5, epochs=1)
+    with pytest.raises(ValueError, match="n_classes"):
+        TextClassifier(classifier.encoder, 1)
