@@ -35,6 +35,8 @@ __all__ = [
     "load_sick",
     "load_nli_triples",
     "load_short_text_clustering",
+    "LabelledText",
+    "load_classification",
     "load_unlabelled_sentences",
     "load_documents",
     "ImageData",
@@ -280,6 +282,52 @@ def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
         raw = _from_hub(name, lambda: load_dataset("text", data_files=url, split="train"), hint)
         rows = [line.split("\t", 1) for line in raw["text"] if line.strip()]
     return _from_dict({"text": [r[1] for r in rows], "label": [int(r[0]) for r in rows]})
+
+
+# --------------------------------------------------------------------------- classification
+@dataclass
+class LabelledText:
+    """A text classification task: training and test texts with labels ``0 .. C-1``."""
+
+    train_texts: list[str]
+    train_labels: list[int]
+    test_texts: list[str]
+    test_labels: list[int]
+    class_names: list[str]
+
+
+# hub id, training split, test split (SST-2's test labels are hidden: its validation split is the test set)
+_CLASSIFICATION_HUB = {
+    "agnews": ("fancyzhx/ag_news", "text", "train", "test"),
+    "sst2": ("stanfordnlp/sst2", "sentence", "train", "validation"),
+}
+_AGNEWS_CLASSES = ["World", "Sports", "Business", "Sci/Tech"]
+
+
+def load_classification(name: str, source: str = "auto", test_size: int = 1000, seed: int = 0) -> LabelledText:
+    """A labelled set for fine-tuning (chapters "SCL fine-tuning" and "Adversarial contrastive learning").
+
+    ``agnews``: offline, SCCL's 8,000-text AG News sample from ``short_text_clustering``
+    (lower-cased, stop words removed), split at random (``seed``) into ``test_size`` test texts
+    and the rest for training; from the hub, ``fancyzhx/ag_news`` (120,000 / 7,600).
+    ``sst2``: ``stanfordnlp/sst2`` from the hub, its validation split as the test set.
+    """
+    if name not in _CLASSIFICATION_HUB:
+        raise ValueError(f"name must be one of {sorted(_CLASSIFICATION_HUB)}, got {name!r}")
+    local = _local_files("short_text_clustering/agnews.tsv") if name == "agnews" else []
+    if _choose(source, local, name, "set CT_DATA_DIR to the shared data folder (agnews only)"):
+        ds = load_short_text_clustering("agnews", source="local")
+        order = np.random.default_rng(seed).permutation(len(ds))
+        texts, labels = [ds["text"][i] for i in order], [ds["label"][i] - 1 for i in order]
+        return LabelledText(texts[test_size:], labels[test_size:], texts[:test_size], labels[:test_size],
+                            list(_AGNEWS_CLASSES))
+    from datasets import load_dataset
+
+    hub_id, column, train_split, test_split = _CLASSIFICATION_HUB[name]
+    ds = _from_hub(f"{name} ({hub_id})", lambda: load_dataset(hub_id), "use the quick profile's agnews")
+    names = ds[train_split].features["label"].names
+    return LabelledText(list(ds[train_split][column]), list(ds[train_split]["label"]),
+                        list(ds[test_split][column]), list(ds[test_split]["label"]), list(names))
 
 
 # --------------------------------------------------------------------------- sentences

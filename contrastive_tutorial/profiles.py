@@ -183,6 +183,44 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "eval_every": 125,
         },
     },
+    "scl": {
+        "quick": {
+            "task": "agnews",  # SCCL's offline 8,000-text AG News sample, 1,000 held out for testing
+            "classifier_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "max_length": 32,
+            "test_texts": 400,  # a fixed sample of the held-out texts
+            "shots": (20,),  # examples per class
+            "seeds": (0, 1, 2),
+            "epochs": 5,
+            "batch_size": 16,
+            "lr": 5e-5,
+            # weight of the contrastive term (0 is plain cross-entropy); small here because 25 steps
+            # with (1 - lambda) = 0.1 of the cross-entropy gradient leave the fresh head under-trained
+            "lambd": 0.3,
+            "temperature": 0.3,
+            "noise_shots": 50,
+            "noise": 0.4,  # fraction of training labels flipped
+            "noise_seeds": (0, 1),
+            "noise_epochs": 3,
+        },
+        "full": {
+            "task": "sst2",
+            "classifier_model": "roberta-large",  # the paper's model
+            "max_length": 128,
+            "test_texts": None,
+            "shots": (20, 100, 1000),
+            "seeds": (0, 1, 2, 3, 4),
+            "epochs": 10,
+            "batch_size": 16,
+            "lr": 1e-5,
+            "lambd": 0.9,
+            "temperature": 0.3,
+            "noise_shots": 1000,
+            "noise": 0.4,
+            "noise_seeds": (0, 1, 2),
+            "noise_epochs": 10,
+        },
+    },
     "sccl": {
         "quick": {
             "datasets": ("agnews", "searchsnippets"),  # SCCL is trained on these two in the quick run

@@ -45,6 +45,22 @@ def test_short_text_local(tiny_data_dir):
     assert ds["label"] == [3, 1] and ds["text"] == ["stocks rally", "team wins cup"]
 
 
+def test_classification_split_is_seeded_and_labels_start_at_zero(tiny_data_dir):
+    task = data.load_classification("agnews", test_size=1, seed=3)
+    assert task.class_names == ["World", "Sports", "Business", "Sci/Tech"]
+    assert sorted(task.train_texts + task.test_texts) == ["stocks rally", "team wins cup"]
+    pairs = dict(zip(task.train_texts + task.test_texts, task.train_labels + task.test_labels))
+    assert pairs == {"stocks rally": 2, "team wins cup": 0}
+    assert data.load_classification("agnews", test_size=1, seed=3) == task
+    with pytest.raises(ValueError, match="name"):
+        data.load_classification("imdb")
+
+
+def test_classification_hub_only_task_says_so(tiny_data_dir, offline_hub):
+    with pytest.raises(data.SourceUnavailableError, match="Hugging Face hub"):
+        data.load_classification("sst2")
+
+
 def test_missing_local_copy_says_what_to_set(tiny_data_dir):
     with pytest.raises(data.SourceUnavailableError, match="CT_DATA_DIR"):
         data.load_sts("sts13", source="local")
@@ -95,6 +111,14 @@ def test_real_short_text_sets(shared_data_dir, monkeypatch, name):
     ds = data.load_short_text_clustering(name)
     assert len(set(ds["label"])) == data.SHORT_TEXT_SETS[name][0]
     assert all(isinstance(t, str) and t for t in ds["text"][:100])
+
+
+def test_real_agnews_classification_split(shared_data_dir, monkeypatch):
+    monkeypatch.setenv("CT_DATA_DIR", str(shared_data_dir))
+    task = data.load_classification("agnews")
+    assert (len(task.train_texts), len(task.test_texts)) == (7000, 1000)
+    assert set(task.train_labels) == set(task.test_labels) == {0, 1, 2, 3}
+    assert sorted(task.train_texts + task.test_texts) == sorted(data.load_short_text_clustering("agnews")["text"])
 
 
 def test_offline_unlabelled_sentences():
