@@ -324,7 +324,7 @@ def load_classification(name: str, source: str = "auto", test_size: int = 1000, 
     from datasets import load_dataset
 
     hub_id, column, train_split, test_split = _CLASSIFICATION_HUB[name]
-    ds = _from_hub(f"{name} ({hub_id})", lambda: load_dataset(hub_id), "use the quick profile's agnews")
+    ds = _from_hub(f"{name} ({hub_id})", lambda: load_dataset(hub_id), "use agnews with CT_DATA_DIR set to the shared data folder.")
     names = ds[train_split].features["label"].names
     return LabelledText(list(ds[train_split][column]), list(ds[train_split]["label"]),
                         list(ds[test_split][column]), list(ds[test_split]["label"]), list(names))

@@ -221,6 +221,60 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "noise_epochs": 10,
         },
     },
+    "adversarial": {
+        "quick": {
+            "task": "agnews",
+            "classifier_model": "sentence-transformers/all-MiniLM-L6-v2",
+            "max_length": 24,  # most AG News texts of the sample fit; 32 costs a third more time
+            "test_texts": 300,
+            "robust_texts": 150,  # the attacked accuracy costs a backward pass per text
+            "shots": 20,  # examples per class
+            "seeds": (0, 1),
+            "epochs": 4,
+            "batch_size": 16,
+            "lr": 5e-5,
+            "scl_lambd": 0.3,  # CE + SCL as in chapter "SCL fine-tuning"
+            "scl_temperature": 0.3,
+            "epsilon": 0.3,  # perturbation norm per sentence while training
+            "sweep_epsilons": (0.1, 0.5),  # further training norms, first seed only
+            "attack_epsilons": (0.1, 0.3, 0.5),
+            "temperature": 0.05,
+            "hardness_sentences": 48,
+            "hardness_epsilons": (0.0, 0.1, 0.3, 0.5, 1.0, 2.0),
+            "alpha": 0.5,  # USCAL's weight of the adversarial terms
+            "uscal_batch_size": 32,
+            "uscal_lr": 1e-4,
+            "uscal_max_steps": 12,
+            "sts_tasks": ("sts12", "sts13", "sts14"),
+            "sts_max_pairs": 300,
+        },
+        "full": {
+            "task": "sst2",
+            "classifier_model": "bert-base-uncased",  # the paper's backbone
+            "max_length": 64,
+            "test_texts": None,
+            "robust_texts": None,
+            "shots": None,  # all training data
+            "seeds": (0, 1, 2),
+            "epochs": 3,
+            "batch_size": 32,
+            "lr": 2e-5,
+            "scl_lambd": 0.9,
+            "scl_temperature": 0.3,
+            "epsilon": 0.3,
+            "sweep_epsilons": (0.1, 0.2, 0.4, 0.5),
+            "attack_epsilons": (0.1, 0.2, 0.3, 0.5),
+            "temperature": 0.05,
+            "hardness_sentences": 256,
+            "hardness_epsilons": (0.0, 0.1, 0.3, 0.5, 1.0, 2.0),
+            "alpha": 0.5,
+            "uscal_batch_size": 64,
+            "uscal_lr": 3e-5,
+            "uscal_max_steps": None,  # one epoch of wiki1m, as SimCSE
+            "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
+            "sts_max_pairs": None,
+        },
+    },
     "sccl": {
         "quick": {
             "datasets": ("agnews", "searchsnippets"),  # SCCL is trained on these two in the quick run

@@ -182,3 +182,56 @@ def test_train_classifier_runs_and_checks_its_labels(classifier):
         train_classifier(classifier, SENTENCES, [0, 1], lambd=0.5, epochs=1)
     with pytest.raises(ValueError, match="n_classes"):
         TextClassifier(classifier.encoder, 1)
+
+
+def test_fine_tune_draws_the_shots_flips_labels_and_leaves_the_base_alone(classifier):
+    from contrastive_tutorial.data import LabelledText
+    from contrastive_tutorial.methods.scl import fine_tune
+
+    task = LabelledText(SENTENCES * 2, [0, 1] * 6, SENTENCES[:2], [0, 1], ["even", "odd"])
+    seen = {}
+
+    def trainer(model, texts, labels, **kwargs):
+        seen.update(model=model, texts=texts, labels=labels, kwargs=kwargs)
+
+    base = classifier.encoder
+    model = fine_tune(base, task, 3, seed=1, noise=1 / 3, trainer=trainer, epochs=7)
+    assert model is seen["model"] and model.encoder is not base and model.n_classes == 2
+    assert len(seen["texts"]) == 6 and seen["kwargs"] == {"seed": 1, "epochs": 7}
+    truth = dict(zip(task.train_texts, task.train_labels))
+    assert sum(label != truth[t] for t, label in zip(seen["texts"], seen["labels"])) == 2  # a third flipped
+    fine_tune(base, task, None, seed=0, trainer=trainer)
+    assert len(seen["texts"]) == 12
+    before = [p.clone() for p in base.parameters()]
+    fine_tune(base, task, 2, seed=0, epochs=1, batch_size=4, lr=1e-2)  # the real train_classifier
+    assert all(torch.equal(a, b) for a, b in zip(before, base.parameters()))
+
+
+def test_train_scal_and_uscal_run_and_check_arguments(classifier):
+    from contrastive_tutorial.methods.adversarial import train_scal, train_uscal
+    from contrastive_tutorial.methods.simcse import train_simcse
+
+    history = train_scal(classifier, SENTENCES, [0, 1, 0, 1, 0, 1], epsilon=0.5, epochs=2, batch_size=3, lr=1e-3)
+    assert len(history) == 2 and all(math.isfinite(loss) for loss in history["loss"])
+    with pytest.raises(ValueError, match="lambd"):
+        train_classifier(classifier, SENTENCES, [0, 1] * 3, lambd=0.5, epochs=1, objective=lambda m, s, y: 0)
+    encoder = classifier.encoder
+    history = train_uscal(encoder, SENTENCES * 2, epsilon=0.5, alpha=0.5, batch_size=4, max_steps=2, progress=False)
+    assert all(math.isfinite(loss) for loss in history["loss"])
+    with pytest.raises(ValueError, match="alpha"):
+        train_uscal(encoder, SENTENCES, epsilon=0.1, alpha=1.5, max_steps=1)
+    with pytest.raises(ValueError, match="list of sentences"):
+        train_simcse(encoder, {"anchor": SENTENCES, "positive": SENTENCES}, loss=lambda m, s: 0)
+
+
+def test_adversarial_positives_are_harder_and_the_mode_is_restored(classifier):
+    from contrastive_tutorial.methods.adversarial import positive_cosines
+
+    encoder = copy.deepcopy(classifier.encoder).eval()
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0  # without dropout the views of SimCSE coincide: cosine 1
+    at_zero = positive_cosines(encoder, SENTENCES, 0.0)
+    assert at_zero == pytest.approx({"dropout": 1.0, "adversarial": 1.0})
+    assert positive_cosines(encoder, SENTENCES, 1.0)["adversarial"] < 0.99
+    assert not encoder.training

@@ -34,10 +34,12 @@ from torch import Tensor
 
 from ..encoders import TextEncoder
 from ..losses import simcse_loss
-from .scl import TextClassifier
+from ..train import History
+from .scl import TextClassifier, train_classifier
+from .simcse import train_simcse
 
 __all__ = ["normalise_per_example", "adversarial_delta", "encode_embeddings", "scal_loss", "uscal_loss",
-           "adversarial_accuracy"]
+           "train_scal", "train_uscal", "positive_cosines", "adversarial_accuracy"]
 
 
 def normalise_per_example(g: Tensor, eps: float = 1e-12) -> Tensor:
@@ -132,7 +134,14 @@ def uscal_loss(
     times the two contrastive losses against the adversarial view."""
     if not 0 <= alpha < 1:
         raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
-    batch = encoder.tokenize(sentences)
+    h1, h2, h_adv = _uscal_views(encoder, sentences, epsilon, temperature, steps)
+    return simcse_loss(h1, h2, temperature) + alpha * (simcse_loss(h1, h_adv, temperature) + simcse_loss(h2, h_adv, temperature))
+
+
+def _uscal_views(encoder: TextEncoder, sentences: Sequence[str], epsilon: float, temperature: float, steps: int):
+    """Two dropout views ``h1, h2`` of each sentence and the adversarial view ``h(x + delta)``,
+    ``delta`` raising SimCSE's loss between the perturbed view and ``h2``."""
+    batch = encoder.tokenize(list(sentences))
     mask = batch["attention_mask"]
     words = _word_embeddings(encoder, batch)
     h1 = encode_embeddings(encoder, words, mask)
@@ -142,8 +151,60 @@ def uscal_loss(
         return simcse_loss(encode_embeddings(encoder, perturbed, mask), h2.detach(), temperature)
 
     delta = adversarial_delta(contrastive, words, epsilon, steps)
-    h_adv = encode_embeddings(encoder, words + delta, mask)
-    return simcse_loss(h1, h2, temperature) + alpha * (simcse_loss(h1, h_adv, temperature) + simcse_loss(h2, h_adv, temperature))
+    return h1, h2, encode_embeddings(encoder, words + delta, mask)
+
+
+def train_scal(
+    classifier: TextClassifier,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    *,
+    epsilon: float,
+    temperature: float = 0.05,
+    steps: int = 1,
+    **train_kwargs,
+) -> History:
+    """Fine-tune ``classifier`` with :func:`scal_loss`; ``train_kwargs`` go to
+    :func:`~contrastive_tutorial.methods.scl.train_classifier` (epochs, batch_size, lr, seed, device)."""
+
+    def objective(model: TextClassifier, sentences: list[str], targets: Tensor) -> Tensor:
+        return scal_loss(model, sentences, targets, epsilon, temperature, steps)
+
+    return train_classifier(classifier, texts, labels, objective=objective, **train_kwargs)
+
+
+def train_uscal(
+    encoder: TextEncoder,
+    sentences: Sequence[str],
+    *,
+    epsilon: float,
+    alpha: float = 0.5,
+    temperature: float = 0.05,
+    steps: int = 1,
+    **train_kwargs,
+) -> History:
+    """Train ``encoder`` with :func:`uscal_loss`, on SimCSE's schedule; ``train_kwargs`` go to
+    :func:`~contrastive_tutorial.methods.simcse.train_simcse` (batch_size, lr, max_steps, evaluate, ...)."""
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
+
+    def loss(model: TextEncoder, batch: list[str]) -> Tensor:
+        return uscal_loss(model, batch, epsilon, temperature, alpha, steps)
+
+    return train_simcse(encoder, sentences, temperature=temperature, loss=loss, **train_kwargs)
+
+
+def positive_cosines(encoder: TextEncoder, sentences: Sequence[str], epsilon: float, temperature: float = 0.05) -> dict[str, float]:
+    """How hard each kind of positive is: mean cosine between a sentence's dropout view :math:`h_2`
+    and either its other dropout view :math:`h_1` (SimCSE's positive) or its adversarial view
+    :math:`h(x+\\delta)` (USCAL's), :math:`\\delta` from the contrastive loss as in :func:`uscal_loss`.
+    Dropout stays on (training mode), as during training; no weights change."""
+    was_training = encoder.training
+    encoder.train()
+    h1, h2, h_adv = (h.detach() for h in _uscal_views(encoder, sentences, epsilon, temperature, steps=1))
+    encoder.train(was_training)
+    return {"dropout": F.cosine_similarity(h1, h2).mean().item(),
+            "adversarial": F.cosine_similarity(h_adv, h2).mean().item()}
 
 
 def adversarial_accuracy(

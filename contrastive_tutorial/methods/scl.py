@@ -22,19 +22,22 @@ size, which a different :math:`\\lambda` absorbs. Chapter "SCL fine-tuning".
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..data import LabelledText
 from ..encoders import TextEncoder
 from ..losses import supcon_loss
 from ..profiles import seed_everything
 from ..train import History, fit
 
-__all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "train_classifier", "accuracy"]
+__all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "train_classifier", "fine_tune",
+           "accuracy"]
 
 
 class TextClassifier(nn.Module):
@@ -105,7 +108,7 @@ def train_classifier(
     texts: Sequence[str],
     labels: Sequence[int],
     *,
-    lambd: float,
+    lambd: float = 0.0,
     temperature: float = 0.3,
     epochs: int,
     batch_size: int = 16,
@@ -113,8 +116,15 @@ def train_classifier(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool = False,
+    objective: Callable[[TextClassifier, list[str], Tensor], Tensor] | None = None,
 ) -> History:
-    """Fine-tune ``classifier`` (all weights) with :func:`scl_objective`; AdamW, shuffled batches."""
+    """Fine-tune ``classifier`` (all weights) with :func:`scl_objective`; AdamW, shuffled batches.
+
+    ``objective(classifier, sentences, labels)``, when given, is the batch loss instead (e.g.
+    :func:`~contrastive_tutorial.methods.adversarial.scal_loss`); ``lambd`` must then stay 0.
+    """
+    if objective is not None and lambd:
+        raise ValueError(f"lambd applies to scl_objective only; got lambd={lambd} with an objective")
     if len(texts) != len(labels):
         raise ValueError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
     if min(labels) < 0 or max(labels) >= classifier.n_classes:
@@ -130,12 +140,39 @@ def train_classifier(
 
     def loss_fn(model: TextClassifier, batch) -> Tensor:
         sentences, targets = batch
+        if objective is not None:
+            return objective(model, sentences, targets)
         logits, h = model(sentences)
         return scl_objective(logits, h, targets.to(logits.device), lambd, temperature)
 
     classifier.to(device).train()
     optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr)
     return fit(classifier, loss_fn, batches, optimizer, epochs, device=device, progress=progress)
+
+
+def fine_tune(
+    base: TextEncoder,
+    task: LabelledText,
+    shots: int | None,
+    seed: int,
+    *,
+    noise: float = 0.0,
+    trainer: Callable[..., History] = train_classifier,
+    **train_kwargs,
+) -> TextClassifier:
+    """One run of a fine-tuning experiment: a copy of ``base`` with a fresh head (seeded), trained
+    by ``trainer`` (:func:`train_classifier` or :func:`~contrastive_tutorial.methods.adversarial.train_scal`)
+    on ``shots`` examples per class of ``task`` drawn with ``seed`` (all of them with ``None``),
+    a fraction ``noise`` of their labels flipped. ``base`` is left unchanged."""
+    idx = range(len(task.train_texts)) if shots is None else few_shot_indices(task.train_labels, shots, seed)
+    texts, labels = [task.train_texts[i] for i in idx], [task.train_labels[i] for i in idx]
+    n_classes = len(task.class_names)
+    if noise:
+        labels = flip_labels(labels, noise, n_classes, seed)
+    torch.manual_seed(seed)
+    classifier = TextClassifier(copy.deepcopy(base), n_classes)
+    trainer(classifier, texts, labels, seed=seed, **train_kwargs)
+    return classifier
 
 
 @torch.no_grad()

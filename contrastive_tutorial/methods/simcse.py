@@ -161,6 +161,7 @@ def train_simcse(
     seed: int = 0,
     amp: bool | None = None,
     progress: bool = True,
+    loss: Callable[[TextEncoder, list[str]], Tensor] | None = None,
 ) -> History:
     """Train ``encoder`` with SimCSE's loss; return the history.
 
@@ -170,8 +171,11 @@ def train_simcse(
     decays linearly to zero and no warm-up, as the official code (Hugging Face's Trainer
     defaults). With ``evaluate`` (e.g. :func:`sts_dev_evaluator`) the model is evaluated
     every ``eval_every`` steps and the best ``dev_spearman`` checkpoint is restored.
-    ``max_steps`` caps the number of steps (the quick profile's short runs).
+    ``max_steps`` caps the number of steps (the quick profile's short runs). ``loss(encoder,
+    sentences)`` replaces the unsupervised batch loss (e.g. USCAL's) with the same schedule.
     """
+    if loss is not None and (isinstance(data, dict) or mask_duplicates):
+        raise ValueError("loss replaces the unsupervised loss: data must be a list of sentences, without mask_duplicates")
     if isinstance(data, dict):
         if not {"anchor", "positive"} <= set(data):
             raise ValueError(f"data must have 'anchor' and 'positive' columns, got {sorted(data)}")
@@ -195,6 +199,8 @@ def train_simcse(
     torch.manual_seed(seed)  # the dropout masks
 
     def loss_fn(model: TextEncoder, batch: Batch) -> Tensor:
+        if loss is not None:
+            return loss(model, batch)
         if isinstance(batch, dict):
             return pair_loss(model, batch, temperature)
         return unsup_loss(model, batch, temperature, mask_duplicates)
