@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 
 MATHJAX := .mathjax/static/mathjax/tex-mml-chtml.js
 
-.PHONY: book test venv clean
+.PHONY: book check-site test venv clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,11 @@ $(MATHJAX):
 book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .
 	@echo "The website is in _build/html/index.html"
+
+# Internal links, then every page in headless Chromium (console errors, failed requests, raw TeX);
+# screenshots in _build/screenshots. Needs a built book.
+check-site: $(STAMP)
+	$(PY) tools/check_site.py _build/html --screenshots _build/screenshots
 
 test: $(STAMP)
 	$(PY) -m pytest tests book --nbval-lax --nbval-current-env --durations=10
