@@ -52,3 +52,21 @@ def test_browser_events_become_problems():
     problems = check_site._problems_of(events, base)
     assert problems == ["uncaught exception: SyntaxError: x", "console error: boom",
                         f"HTTP 404: {base}_static/x.js", "request failed: net::ERR_FAILED"]
+
+
+def test_site_fixes_read_results_last_and_drop_repeated_scripts():
+    spec = importlib.util.spec_from_file_location("site_fixes", Path(__file__).parents[1] / "book" / "_ext" / "site_fixes.py")
+    site_fixes = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(site_fixes)
+    docnames = ["book/adversarial", "book/results", "book/simcse"]
+    site_fixes._results_last(None, None, docnames)
+    assert docnames == ["book/adversarial", "book/simcse", "book/results"]
+
+    class Script:
+        def __init__(self, filename, body=None):
+            self.filename, self.attributes = filename, ({"body": body} if body else {})
+
+    scripts = [Script("a.js"), Script(None, "const X = 1"), Script("b.js"), Script("", "const X = 1"), Script("a.js")]
+    context = {"script_files": scripts}
+    site_fixes._dedupe_scripts(None, "page", "page.html", context, None)
+    assert context["script_files"] == scripts[:3]
