@@ -24,12 +24,12 @@ PAPERS: dict[str, dict[str, str]] = {
     "infonce": {
         "title": "InfoNCE and temperature",
         "paper": "Wang & Isola: alignment and uniformity track downstream accuracy (no single headline number)",
-        "full": "SmallCNN on CIFAR-10, the temperature sweep with 3 seeds",
+        "full": "ResNet-18 on CIFAR-10, the temperature sweep with 3 seeds",
     },
     "simclr": {
         "title": "SimCLR intuition",
         "paper": "ImageNet linear probe, top-1: 69.3 % (ResNet-50), 76.5 % (ResNet-50 4x)",
-        "full": "ResNet-18 on CIFAR-10, batch 512, linear probe and kNN",
+        "full": "ResNet-18 on CIFAR-10, batch 512, linear probe and kNN (one seed)",
     },
     "beyond": {
         "title": "Beyond negatives",
