@@ -19,7 +19,7 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +44,7 @@ __all__ = [
     "colourise",
     "STS_TASKS",
     "SHORT_TEXT_SETS",
+    "ShortTextSet",
 ]
 
 
@@ -69,17 +70,35 @@ _STS_SUBSETS = {
 }
 _SICK_FILES = {"train": "SICK_train.txt", "validation": "SICK_trial.txt"}
 
-# name -> (classes, online URL or None where no verified public file exists)
+class ShortTextSet(NamedTuple):
+    """A short-text clustering set: its number of classes and where its public copy lives.
+
+    ``url`` is a public file whose content was checked against the offline copy (same
+    rows, possibly in another order), ``None`` where no such file is known; its lines hold
+    tab-separated fields, the label in field ``label_field`` and the text in ``text_field``.
+    """
+
+    classes: int
+    url: str | None = None
+    label_field: int = 0
+    text_field: int = 1
+
+
+# The public files SCCL's authors point to (their get_data.sh copies these paths). The
+# SearchSnippets and Tweet files were compared with the offline copies: the same rows
+# (SearchSnippets shuffled, in a three-field file); the others follow that script's paths and
+# its label<TAB>text reading, and a line that does not parse raises an error naming it.
 _STC_ONLINE_ROOT = "https://raw.githubusercontent.com/rashadulrakib/short-text-clustering-enhancement/master/data/"
-SHORT_TEXT_SETS: dict[str, tuple[int, str | None]] = {
-    "agnews": (4, None),
-    "searchsnippets": (8, None),
-    "stackoverflow": (20, None),
-    "biomedical": (20, None),
-    "googlenews_ts": (152, None),
-    "googlenews_t": (152, None),
-    "googlenews_s": (152, None),
-    "tweet": (89, _STC_ONLINE_ROOT + "tweet-original-order.txt"),
+SHORT_TEXT_SETS: dict[str, ShortTextSet] = {
+    "agnews": ShortTextSet(4, _STC_ONLINE_ROOT + "agnewsdataraw-8000"),
+    # fields: the source's cluster prediction, the gold label, the text
+    "searchsnippets": ShortTextSet(8, _STC_ONLINE_ROOT + "search_snippets/traintest", 1, 2),
+    "stackoverflow": ShortTextSet(20, _STC_ONLINE_ROOT + "stackoverflow/stackoverflow_true_text"),
+    "biomedical": ShortTextSet(20, _STC_ONLINE_ROOT + "biomedical/biomedical_true_text"),
+    "googlenews_ts": ShortTextSet(152, _STC_ONLINE_ROOT + "TS"),
+    "googlenews_t": ShortTextSet(152, _STC_ONLINE_ROOT + "T"),
+    "googlenews_s": ShortTextSet(152, _STC_ONLINE_ROOT + "S"),
+    "tweet": ShortTextSet(89, _STC_ONLINE_ROOT + "tweet-original-order.txt"),
 }
 
 
@@ -264,24 +283,40 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
 def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
     """One of the eight short-text clustering sets SCCL uses: columns ``text``, ``label``.
 
-    Read from ``$CT_DATA_DIR/short_text_clustering/<name>.tsv`` (``label<TAB>text``); the
-    hub fallback downloads the same public file where one is known.
+    Read from ``$CT_DATA_DIR/short_text_clustering/<name>.tsv`` (``label<TAB>text``);
+    otherwise the same rows are downloaded from the set's public file
+    (``SHORT_TEXT_SETS[name].url``) where one is known. Texts are stripped of surrounding
+    whitespace in both cases; the row order may differ between the two sources.
     """
     if name not in SHORT_TEXT_SETS:
         raise ValueError(f"name must be one of {sorted(SHORT_TEXT_SETS)}, got {name!r}")
+    spec = SHORT_TEXT_SETS[name]
     local = _local_files(f"short_text_clustering/{name}.tsv")
-    url = SHORT_TEXT_SETS[name][1]
     hint = f"set CT_DATA_DIR to a folder holding short_text_clustering/{name}.tsv"
     if _choose(source, local, name, hint):
         rows = _read_columns(local[0], 2)
     else:
-        if url is None:
-            raise SourceUnavailableError(f"{name} has no verified online source yet: {hint}")
+        if spec.url is None:
+            raise SourceUnavailableError(f"{name} has no known public file: {hint}")
         from datasets import load_dataset
 
-        raw = _from_hub(name, lambda: load_dataset("text", data_files=url, split="train"), hint)
-        rows = [line.split("\t", 1) for line in raw["text"] if line.strip()]
-    return _from_dict({"text": [r[1] for r in rows], "label": [int(r[0]) for r in rows]})
+        raw = _from_hub(name, lambda: load_dataset("text", data_files=spec.url, split="train"), hint)
+        rows = _fields(raw["text"], spec, spec.url)
+    return _from_dict({"text": [r[1].strip() for r in rows], "label": [int(r[0]) for r in rows]})
+
+
+def _fields(lines: Sequence[str], spec: ShortTextSet, where: str) -> list[tuple[str, str]]:
+    """(label, text) from each non-empty line of a downloaded short-text file."""
+    width = max(spec.label_field, spec.text_field) + 1
+    rows = []
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        parts = line.rstrip("\r\n").split("\t", width - 1)
+        if len(parts) != width or not parts[spec.label_field].strip().isdigit():
+            raise ValueError(f"{where}:{number + 1}: expected {width} tab-separated fields, an integer label in field {spec.label_field}")
+        rows.append((parts[spec.label_field], parts[spec.text_field]))
+    return rows
 
 
 # --------------------------------------------------------------------------- classification

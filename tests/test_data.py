@@ -45,6 +45,25 @@ def test_short_text_local(tiny_data_dir):
     assert ds["label"] == [3, 1] and ds["text"] == ["stocks rally", "team wins cup"]
 
 
+def test_short_text_online_file_fields(tiny_data_dir, tmp_path, monkeypatch):
+    # The public SearchSnippets file: prediction, gold label, text; other files: label, text.
+    online = tmp_path / "traintest"
+    online.write_text("5\t3\timdb title oscar \n\n0\t2\tsupport microsoft\tdisk\r\n")
+    monkeypatch.setitem(data.SHORT_TEXT_SETS, "searchsnippets", data.ShortTextSet(8, str(online), 1, 2))
+    ds = data.load_short_text_clustering("searchsnippets", source="hub")
+    assert ds["label"] == [3, 2]
+    assert ds["text"] == ["imdb title oscar", "support microsoft\tdisk"]
+    online.write_text("5\t3\tok\n7\tonly two fields\n")
+    with pytest.raises(ValueError, match="traintest:2: expected 3"):
+        data.load_short_text_clustering("searchsnippets", source="hub")
+    online.write_text("5\tsports\tteam wins\n")  # a text where the label should be
+    with pytest.raises(ValueError, match="traintest:1: .*integer label in field 1"):
+        data.load_short_text_clustering("searchsnippets", source="hub")
+    monkeypatch.setitem(data.SHORT_TEXT_SETS, "agnews", data.ShortTextSet(4))
+    with pytest.raises(data.SourceUnavailableError, match="no known public file"):
+        data.load_short_text_clustering("agnews", source="hub")
+
+
 def test_classification_split_is_seeded_and_labels_start_at_zero(tiny_data_dir):
     task = data.load_classification("agnews", test_size=1, seed=3)
     assert task.class_names == ["World", "Sports", "Business", "Sci/Tech"]

@@ -1,0 +1,39 @@
+"""The GitHub Actions workflows run what the README and the Makefile say."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _workflow(name: str) -> dict:
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def _commands(job: dict) -> list[str]:
+    return [step["run"] for step in job["steps"] if "run" in step]
+
+
+def test_tests_workflow_runs_the_readme_test_command():
+    readme_test = re.search(r"^make test\b", (ROOT / "README.md").read_text(), re.MULTILINE)
+    assert readme_test, "README.md no longer names `make test` as the test command"
+    (job,) = _workflow("tests.yml")["jobs"].values()
+    assert any(cmd.startswith("make test") for cmd in _commands(job))
+    assert job["env"]["CT_PROFILE"] == "quick"
+
+
+def test_book_workflow_checks_and_publishes_what_make_book_builds():
+    workflow = _workflow("book.yml")
+    build, deploy = workflow["jobs"]["build"], workflow["jobs"]["deploy"]
+    commands = _commands(build)
+    assert any(cmd.startswith("make book") for cmd in commands)
+    assert any("make check-site" in cmd for cmd in commands)
+    uploads = [s for s in build["steps"] if s.get("uses", "").startswith("actions/upload-pages-artifact")]
+    assert [s["with"]["path"] for s in uploads] == ["_build/html"]
+    assert "The website is in _build/html" in (ROOT / "Makefile").read_text()
+    assert deploy["needs"] == "build" and deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in deploy["steps"])
