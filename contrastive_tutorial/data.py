@@ -69,6 +69,7 @@ _STS_SUBSETS = {
     "sts14": ("deft-forum", "deft-news", "headlines", "images", "OnWN", "tweet-news"),
 }
 _SICK_FILES = {"train": "SICK_train.txt", "validation": "SICK_trial.txt"}
+_SICK_HUB = "RobZamp/sick"
 
 class ShortTextSet(NamedTuple):
     """A short-text clustering set: its number of classes and where its public copy lives.
@@ -172,7 +173,7 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
         raise ValueError(f"task must be one of {sorted(STS_TASKS)}, got {task!r}")
     hub_id, local_glob = STS_TASKS[task]
     if task == "sickr" and split in _SICK_FILES:
-        sick = load_sick(split, source="local" if source == "auto" else source)
+        sick = load_sick(split, source=source)
         return sick.select_columns(["sentence1", "sentence2", "score"])
     local = _local_files(local_glob) if split == "test" else []
     hint = (
@@ -208,23 +209,37 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
     """SICK pairs with relatedness and entailment label (Marelli et al., 2014).
 
     Columns ``sentence1``, ``sentence2``, ``score`` (relatedness 1-5) and ``label``
-    (``ENTAILMENT``/``NEUTRAL``/``CONTRADICTION``). Splits ``train`` and ``validation``
-    (SICK's trial set) are read from ``$CT_DATA_DIR/sts/sick``.
+    (``ENTAILMENT``/``NEUTRAL``/``CONTRADICTION``). Offline: the SemEval-2014 files
+    ``$CT_DATA_DIR/sts/sick/SICK_train.txt`` (4,500 pairs) and ``SICK_trial.txt`` (500, the
+    ``validation`` split). From the hub: ``RobZamp/sick``, the 9,840-pair release of SICK
+    (train 4,439 / validation 495 / test 4,906), so the two sources differ by a few pairs.
     """
-    if split not in _SICK_FILES:
-        raise ValueError(f"split must be one of {sorted(_SICK_FILES)}, got {split!r}")
-    local = _local_files(f"sts/sick/{_SICK_FILES[split]}")
-    hint = f"set CT_DATA_DIR to a folder holding sts/sick/{_SICK_FILES[split]}"
-    _check_source(source)
-    if source == "hub" or not local:
-        raise SourceUnavailableError(f"SICK {split} is read from a local copy only: {hint}")
-    rows = _read_columns(local[0], 5, skip_header=True)
+    if split not in (*_SICK_FILES, "test"):
+        raise ValueError(f"split must be one of {sorted((*_SICK_FILES, 'test'))}, got {split!r}")
+    local = _local_files(f"sts/sick/{_SICK_FILES[split]}") if split in _SICK_FILES else []
+    hint = f"set CT_DATA_DIR to a folder holding sts/sick/{_SICK_FILES.get(split, 'SICK_train.txt')}"
+    if _choose(source, local, f"SICK {split}", hint):
+        rows = _read_columns(local[0], 5, skip_header=True)
+        return _from_dict(
+            {
+                "sentence1": [r[1] for r in rows],
+                "sentence2": [r[2] for r in rows],
+                "score": [float(r[3]) for r in rows],
+                "label": [r[4] for r in rows],
+            }
+        )
+    from datasets import load_dataset
+
+    # the hub repository holds a loading script; its parquet conversion loads without one
+    ds = _from_hub(f"SICK {split} ({_SICK_HUB})",
+                   lambda: load_dataset(_SICK_HUB, revision="refs/convert/parquet", split=split), hint)
+    names = ds.features["label"].names
     return _from_dict(
         {
-            "sentence1": [r[1] for r in rows],
-            "sentence2": [r[2] for r in rows],
-            "score": [float(r[3]) for r in rows],
-            "label": [r[4] for r in rows],
+            "sentence1": list(ds["sentence_A"]),
+            "sentence2": list(ds["sentence_B"]),
+            "score": [float(x) for x in ds["relatedness_score"]],
+            "label": [names[i].upper() for i in ds["label"]],
         }
     )
 
@@ -238,15 +253,15 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
 
     ``nli-for-simcse``: the 274,951 SNLI + MultiNLI triples supervised SimCSE trains on
     (hub: ``sentence-transformers/nli-for-simcse``, subset ``triplet``). ``all-nli``: all
-    557,850 SNLI + MultiNLI triples (``sentence-transformers/all-nli``, subset ``triplet``). ``sick``: built offline from SICK train,
-    where each premise that entails a hypothesis and contradicts some sentence (SICK labels a
+    557,850 SNLI + MultiNLI triples (``sentence-transformers/all-nli``, subset ``triplet``). ``sick``: built from SICK train
+    (:func:`load_sick`), where each premise that entails a hypothesis and contradicts some sentence (SICK labels a
     contradiction in one direction; it holds in both) gives one triple per entailment, its
     contradiction chosen round-robin (SimCSE also keeps one contradiction per premise):
-    259 triples. SICK is small and its hypotheses are
+    259 triples from the offline SemEval file. SICK is small and its hypotheses are
     rewrites of the premise, so it teaches the recipe, not the paper's numbers.
     """
     if name == "sick":
-        sick = load_sick("train", source="local" if source == "auto" else source)
+        sick = load_sick("train", source=source)
         entails: dict[str, list[str]] = {}
         contradicts: dict[str, list[str]] = {}
         for a, b, label in zip(sick["sentence1"], sick["sentence2"], sick["label"]):

@@ -80,7 +80,7 @@ def test_classification_hub_only_task_says_so(tiny_data_dir, offline_hub):
         data.load_classification("sst2")
 
 
-def test_missing_local_copy_says_what_to_set(tiny_data_dir):
+def test_missing_local_copy_says_what_to_set(tiny_data_dir, offline_hub):
     with pytest.raises(data.SourceUnavailableError, match="CT_DATA_DIR"):
         data.load_sts("sts13", source="local")
     with pytest.raises(data.SourceUnavailableError, match="CT_DATA_DIR"):
@@ -94,6 +94,26 @@ def test_hub_unreachable_raises_clear_error(tiny_data_dir, offline_hub):
         data.load_sts("sts12", source="hub")
 
 
+def test_sick_from_the_hub_has_the_local_columns(tiny_data_dir, monkeypatch):
+    import datasets
+
+    hub = datasets.Dataset.from_dict(
+        {"sentence_A": ["A man runs", "A dog sleeps"], "sentence_B": ["A person runs", "A dog runs"],
+         "label": [0, 2], "relatedness_score": [4.7, 2.5]},
+        features=datasets.Features({
+            "sentence_A": datasets.Value("string"), "sentence_B": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"]),
+            "relatedness_score": datasets.Value("float32")}),
+    )
+    asked = []
+    monkeypatch.setattr(datasets, "load_dataset", lambda *args, **kw: asked.append((args, kw)) or hub)
+    sick = data.load_sick("test")  # no local test file: the hub
+    assert asked == [(("RobZamp/sick",), {"revision": "refs/convert/parquet", "split": "test"})]
+    assert sick.column_names == data.load_sick("train").column_names
+    assert sick["label"] == ["ENTAILMENT", "CONTRADICTION"] and sick["score"] == pytest.approx([4.7, 2.5])
+    assert data.load_sick("train", source="hub")["sentence1"] == ["A man runs", "A dog sleeps"]
+
+
 def test_bad_arguments_name_the_argument(tiny_data_dir):
     with pytest.raises(ValueError, match="task"):
         data.load_sts("sts99")
@@ -102,7 +122,7 @@ def test_bad_arguments_name_the_argument(tiny_data_dir):
     with pytest.raises(ValueError, match="name"):
         data.load_short_text_clustering("imdb")
     with pytest.raises(ValueError, match="split"):
-        data.load_sick("test")
+        data.load_sick("dev")
 
 
 def test_malformed_file_names_the_line(tiny_data_dir):
