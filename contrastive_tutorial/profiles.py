@@ -136,7 +136,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sup_batch_size": 32,
             "sup_lr": 5e-5,
             "sup_epochs": 2,
-            "sweep_steps": 20,
+            "sweep_steps": 10,  # compared with the main run at the same step
             "sweep_temperatures": (1.0,),
             "sweep_batch_sizes": (8,),
             "variation_steps": 8,
