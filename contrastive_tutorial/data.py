@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
 from pathlib import Path
@@ -74,9 +74,9 @@ _SICK_HUB = "RobZamp/sick"
 class ShortTextSet(NamedTuple):
     """A short-text clustering set: its number of classes and where its public copy lives.
 
-    ``url`` is a public file whose content was checked against the offline copy (same
-    rows, possibly in another order), ``None`` where no such file is known; its lines hold
-    tab-separated fields, the label in field ``label_field`` and the text in ``text_field``.
+    ``url`` is a public file holding the same rows as the offline copy (possibly in another
+    order), ``None`` where none is known; its lines hold tab-separated fields, the label in
+    field ``label_field`` and the text in ``text_field``.
     """
 
     classes: int
@@ -146,15 +146,23 @@ def _choose(source: str, local: list[Path], what: str, local_hint: str) -> bool:
 
 
 def _read_columns(path: Path, n_columns: int, skip_header: bool = False) -> list[list[str]]:
-    rows = []
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            if (skip_header and number == 0) or not line.strip():
-                continue
-            parts = line.rstrip("\n").split("\t", n_columns - 1)
-            if len(parts) != n_columns:
-                raise ValueError(f"{path}:{number + 1}: expected {n_columns} tab-separated columns")
-            rows.append(parts)
+        return _split_columns(handle, n_columns, str(path), skip_header)
+
+
+def _split_columns(lines: Iterable[str], n_columns: int, where: str, skip_header: bool = False) -> list[list[str]]:
+    """Tab-separated lines as rows of ``n_columns`` fields (the last keeps any further tabs).
+
+    Empty lines are skipped; a line with fewer fields raises an error naming ``where`` and its line.
+    """
+    rows = []
+    for number, line in enumerate(lines):
+        if (skip_header and number == 0) or not line.strip():
+            continue
+        parts = line.rstrip("\r\n").split("\t", n_columns - 1)
+        if len(parts) != n_columns:
+            raise ValueError(f"{where}:{number + 1}: expected {n_columns} tab-separated columns")
+        rows.append(parts)
     return rows
 
 
@@ -217,7 +225,8 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
     if split not in (*_SICK_FILES, "test"):
         raise ValueError(f"split must be one of {sorted((*_SICK_FILES, 'test'))}, got {split!r}")
     local = _local_files(f"sts/sick/{_SICK_FILES[split]}") if split in _SICK_FILES else []
-    hint = f"set CT_DATA_DIR to a folder holding sts/sick/{_SICK_FILES.get(split, 'SICK_train.txt')}"
+    hint = (f"set CT_DATA_DIR to a folder holding sts/sick/{_SICK_FILES[split]}" if split in _SICK_FILES
+            else "SICK test has no offline copy; it needs network access")
     if _choose(source, local, f"SICK {split}", hint):
         rows = _read_columns(local[0], 5, skip_header=True)
         return _from_dict(
@@ -324,12 +333,10 @@ def _fields(lines: Sequence[str], spec: ShortTextSet, where: str) -> list[tuple[
     """(label, text) from each non-empty line of a downloaded short-text file."""
     width = max(spec.label_field, spec.text_field) + 1
     rows = []
-    for number, line in enumerate(lines):
-        if not line.strip():
-            continue
-        parts = line.rstrip("\r\n").split("\t", width - 1)
-        if len(parts) != width or not parts[spec.label_field].strip().isdigit():
-            raise ValueError(f"{where}:{number + 1}: expected {width} tab-separated fields, an integer label in field {spec.label_field}")
+    for number, parts in enumerate(_split_columns(lines, width, where)):
+        if not parts[spec.label_field].strip().isdigit():
+            raise ValueError(f"{where}: row {number + 1}: expected an integer label in field {spec.label_field}, "
+                             f"got {parts[spec.label_field]!r}")
         rows.append((parts[spec.label_field], parts[spec.text_field]))
     return rows
 
