@@ -244,9 +244,9 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "alpha": 0.5,  # USCAL's weight of the adversarial terms
             "uscal_batch_size": 32,
             "uscal_lr": 1e-4,
-            "uscal_max_steps": 10,
+            "uscal_max_steps": 8,
             "sts_tasks": ("sts13", "sts14"),  # the offline STS12 lacks a subset
-            "sts_max_pairs": 300,
+            "sts_max_pairs": 200,
         },
         "full": {
             "task": "sst2",
