@@ -2,6 +2,7 @@
 with negatives gathered across processes; parameter gradients averaged as DDP does. Rank 0
 saves the loss and gradients to the file given as the first argument."""
 
+import os
 import sys
 
 import torch
@@ -27,8 +28,17 @@ def main(out_path: str) -> None:
         p.grad /= world
     if rank == 0:
         torch.save({"loss": loss.detach(), "grads": [p.grad for p in model.parameters()], "rows": len(z1)}, out_path)
+    del loss, z1, z2  # the autograd graph holds the all-gathers' work objects; free it before teardown
+    # Both ranks wait here before tearing down: a rank that destroys its gloo group while its
+    # peer is still communicating makes the peer abort ("terminate called without an active exception").
+    dist.barrier()
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
     main(sys.argv[1])
+    # Skip interpreter finalisation: with torch 2.13, gloo's worker threads can still release
+    # tensors while Python shuts down, which aborts the process now and then after correct work.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
