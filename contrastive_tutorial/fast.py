@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from .losses import simcse_loss
+from .train import adam
 
 __all__ = ["fixed_length_batch", "fast_adamw", "CapturedStep", "simcse_step"]
 
@@ -47,11 +48,11 @@ def fixed_length_batch(tokenizer, sentences: Sequence[str], max_length: int) -> 
 
 def fast_adamw(params, lr: float, weight_decay: float = 0.0, device: torch.device | str = "cuda"):
     """AdamW for :class:`CapturedStep`: one fused kernel with its step count on the GPU on CUDA,
-    the default implementation elsewhere. The learning rate is constant: a replayed graph
-    reads the value it was captured with."""
+    :func:`~contrastive_tutorial.train.adam` elsewhere. The learning rate is constant: a replayed
+    graph reads the value it was captured with."""
     if torch.device(device).type == "cuda":
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True, capturable=True)
-    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return adam(params, lr, weight_decay)
 
 
 class CapturedStep:

@@ -10,7 +10,7 @@ from torch import nn
 import contrastive_tutorial as ct
 from contrastive_tutorial import evaluate
 from contrastive_tutorial.encoders import ProjectionHead, SmallCNN, load_text_model, resolve_model_id
-from contrastive_tutorial.train import fit
+from contrastive_tutorial.train import adam, fit
 
 
 # ----------------------------------------------------------------- profiles
@@ -108,6 +108,45 @@ def test_fit_reduces_loss_and_records_history():
     assert history["loss"][-1] < 0.1 * history["loss"][0]
     assert list(history.to_frame().columns[:4]) == ["epoch", "step", "loss", "seconds"]
     assert history["step"] == [4, 8, 12, 16, 20]
+
+
+def _adam_reference(theta, grads, lr, weight_decay, decoupled, betas=(0.9, 0.999), eps=1e-8):
+    """Adam (Kingma & Ba, Algorithm 1) and AdamW (Loshchilov & Hutter), one scalar at a time in float64."""
+    theta = [float(t) for t in theta.double().flatten()]
+    m, v = [0.0] * len(theta), [0.0] * len(theta)
+    for t, g in enumerate(grads, start=1):
+        g = [float(x) for x in g.double().flatten()]
+        for i in range(len(theta)):
+            gi = g[i] if decoupled else g[i] + weight_decay * theta[i]
+            if decoupled:
+                theta[i] *= 1 - lr * weight_decay
+            m[i] = betas[0] * m[i] + (1 - betas[0]) * gi
+            v[i] = betas[1] * v[i] + (1 - betas[1]) * gi * gi
+            m_hat, v_hat = m[i] / (1 - betas[0] ** t), v[i] / (1 - betas[1] ** t)
+            theta[i] -= lr * m_hat / (v_hat**0.5 + eps)
+    return torch.tensor(theta, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("decoupled", [True, False])
+def test_adam_matches_the_update_rule_written_out(decoupled):
+    g = torch.Generator().manual_seed(0)
+    start = torch.randn(2, 5, generator=g)
+    grads = [torch.randn(2, 5, generator=g) * 10 ** (k % 3 - 1) for k in range(6)]  # gradients of varying scale
+    param = nn.Parameter(start.clone())
+    other = nn.Parameter(torch.zeros(3))  # a second group with its own learning rate
+    optimizer = adam([{"params": [param]}, {"params": [other], "lr": 0.5}], lr=0.01, weight_decay=0.1, decoupled=decoupled)
+    assert all(group["fused"] for group in optimizer.param_groups)
+    for grad in grads:
+        param.grad, other.grad = grad.clone(), torch.ones(3)
+        optimizer.step()
+    expected = _adam_reference(start, grads, lr=0.01, weight_decay=0.1, decoupled=decoupled)
+    torch.testing.assert_close(param.detach().double().flatten(), expected, rtol=1e-5, atol=1e-6)
+    # a constant gradient moves Adam by about lr per step in the first steps (m_hat / sqrt(v_hat) = 1)
+    expected_other = _adam_reference(torch.zeros(3), [torch.ones(3)] * 6, lr=0.5, weight_decay=0.1, decoupled=decoupled)
+    torch.testing.assert_close(other.detach().double(), expected_other, rtol=1e-5, atol=1e-6)
+    # L2 and decoupled weight decay differ: the reference would not match the other rule
+    wrong = _adam_reference(start, grads, lr=0.01, weight_decay=0.1, decoupled=not decoupled)
+    assert not torch.allclose(param.detach().double().flatten(), wrong, rtol=1e-5, atol=1e-6)
 
 
 def test_fit_evaluates_every_n_steps_and_restores_the_best_weights():

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import simcse_loss
-from ..train import History, fit
+from ..train import History, adam, fit
 
 __all__ = [
     "Template",
@@ -288,7 +288,7 @@ def train_prompt_contrast(
         steps = min(steps, max_steps)
         batches = _limited(batches, steps)
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = adam(encoder.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
 
     def loss_fn(model: PromptEncoder, batch: list[str]) -> Tensor:

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import clustering_accuracy, kmeans, nmi
 from ..losses import cluster_kl_loss, nt_xent, student_t_assignment
-from ..train import History, fit
+from ..train import History, adam, fit
 
 __all__ = [
     "OBJECTIVES",
@@ -287,7 +287,7 @@ def train_sccl(
         pair = None if views is None else ([views[0][i] for i in idx], [views[1][i] for i in idx])
         return m.losses([texts[i] for i in idx], pair, objective, eta, temperature)["loss"]
 
-    optimizer = torch.optim.Adam(
+    optimizer = adam(
         [
             {"params": model.encoder.model.parameters()},
             {"params": model.head.parameters(), "lr": lr * lr_scale},

@@ -34,7 +34,7 @@ from ..data import LabelledText
 from ..encoders import TextEncoder
 from ..losses import supcon_loss
 from ..profiles import seed_everything
-from ..train import History, fit
+from ..train import History, adam, fit
 
 __all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "train_classifier", "fine_tune",
            "accuracy"]
@@ -146,7 +146,7 @@ def train_classifier(
         return scl_objective(logits, h, targets.to(logits.device), lambd, temperature)
 
     classifier.to(device).train()
-    optimizer = torch.optim.AdamW(classifier.parameters(), lr=lr)
+    optimizer = adam(classifier.parameters(), lr=lr, weight_decay=0.01)
     return fit(classifier, loss_fn, batches, optimizer, epochs, device=device, progress=progress)
 
 

@@ -19,7 +19,7 @@ from ..encoders import ProjectionHead, SmallCNN
 from ..evaluate import embed, knn_accuracy, linear_probe_accuracy
 from ..losses import alignment, nt_xent, uniformity
 from ..profiles import seed_everything
-from ..train import History, fit
+from ..train import History, adam, fit
 from ..views import ImageViews
 
 __all__ = [
@@ -104,7 +104,7 @@ def train_views(
         return model.loss(views(batch), views(batch))
 
     after = getattr(method, "after_step", None)
-    optimizer = torch.optim.Adam([p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay)
+    optimizer = adam([p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay, decoupled=False)
     return fit(
         method, loss_fn, _batches(images, batch_size, generator), optimizer, epochs,
         device=device, progress=progress, after_step=(lambda m: after()) if after else None,
@@ -172,7 +172,7 @@ def train_supervised(
         x = views(data.train_images[idx].to(device))
         return F.cross_entropy(m(x), data.train_labels[idx].long().to(device))
 
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = adam(model.parameters(), lr=lr)
     fit(model, loss_fn, _batches(order_source, min(batch_size, len(order_source)), generator), optimizer, epochs,
         device=device, progress=False)
     return model.encoder

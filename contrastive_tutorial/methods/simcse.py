@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import _as_matrix, _distinct, spearman
 from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
-from ..train import History, fit
+from ..train import History, adam, fit
 
 __all__ = [
     "duplicate_mask",
@@ -205,7 +205,7 @@ def train_simcse(
             return pair_loss(model, batch, temperature)
         return unsup_loss(model, batch, temperature, mask_duplicates)
 
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = adam(encoder.parameters(), lr=lr)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total))
     return fit(
         encoder,
@@ -343,7 +343,7 @@ def train_contrastive_tension(
     if max_steps is not None:
         batches = _limited(batches, max_steps)
     torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    optimizer = adam(model.parameters(), lr=lr)
     return fit(
         model,
         lambda m, batch: m.loss(*batch),
