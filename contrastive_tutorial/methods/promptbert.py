@@ -316,7 +316,7 @@ def load_mlm(model_id: str):
 
     path = resolve_model_id(model_id)
     model, info = AutoModelForMaskedLM.from_pretrained(path, output_loading_info=True)
-    head_missing = [k for k in info["missing_keys"] if not k.startswith(model.base_model_prefix + ".")]
+    head_missing = sorted(k for k in info["missing_keys"] if not k.startswith(model.base_model_prefix + "."))
     if head_missing:
         raise ValueError(
             f"{model_id!r} has no pretrained MLM head (missing {head_missing[0]!r} and {len(head_missing) - 1} more); "
