@@ -115,9 +115,10 @@ def plain_loop(tokenizer, config, args, device):
 def package_loop(tokenizer, config, args, device):
     from contrastive_tutorial.encoders import TextEncoder
     from contrastive_tutorial.methods.simcse import unsup_loss
+    from contrastive_tutorial.train import adam
 
     encoder = TextEncoder(new_model(config, device), tokenizer, pooler="cls", max_length=args.max_length).to(device).train()
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=3e-5, fused=device.type == "cuda")
+    optimizer = adam(encoder.parameters(), lr=3e-5)  # the optimiser train_simcse uses
 
     def step(texts):
         with autocast(device):
