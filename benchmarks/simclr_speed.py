@@ -23,7 +23,6 @@ per-image pipeline measured in the same run. ``--smoke`` runs tiny sizes on the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import time
 
@@ -31,9 +30,10 @@ import torch
 
 
 def autocast(device):
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The package's precision rule (bf16 from compute capability 8.0, fp16 below; fp32 on CPU)."""
+    from contrastive_tutorial.train import precision
+
+    return precision(device).autocast()
 
 
 def new_model(args, device, compile: bool = False):

@@ -28,7 +28,6 @@ every replay). ``--smoke`` runs a tiny model for a few steps on the CPU (the tes
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import time
 
@@ -66,9 +65,10 @@ def sentences(n: int, path: str | None) -> list[str]:
 
 
 def autocast(device):
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    """The package's precision rule (bf16 from compute capability 8.0, fp16 below; fp32 on CPU)."""
+    from contrastive_tutorial.train import precision
+
+    return precision(device).autocast()
 
 
 def sync(device) -> None:

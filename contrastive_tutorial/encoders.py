@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import importlib
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from .data import SourceUnavailableError
+from .train import eval_mode
 
-__all__ = ["SmallCNN", "ResNet18", "image_encoder", "ProjectionHead", "resolve_model_id", "load_text_model", "TextEncoder", "POOLERS"]
+__all__ = ["SmallCNN", "ResNet18", "image_encoder", "ProjectionHead", "resolve_model_id", "load_text_model", "TextEncoder", "POOLERS",
+           "map_by_length"]
 
 
 class SmallCNN(nn.Module):
@@ -178,6 +181,29 @@ def _masked_mean(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
 
 
+def map_by_length(sentences: Sequence[str], batch_size: int, fn: Callable[[list[str]], Any]) -> Any:
+    """``fn`` over ``sentences`` in batches of ``batch_size``, shortest first, results in input order.
+
+    Sorting by length keeps padding (and so wasted work) small; memory is that of one batch
+    however many sentences there are. ``fn(batch)`` returns a ``(B, ...)`` tensor or a dict of
+    them; the result is the same type with ``N`` rows.
+    """
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a sequence of strings, not one string")
+    sentences = list(sentences)
+    if not sentences:
+        raise ValueError("sentences is empty")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
+    parts = [fn([sentences[i] for i in order[s : s + batch_size]]) for s in range(0, len(order), batch_size)]
+    inverse = torch.empty(len(order), dtype=torch.long)
+    inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
+    if isinstance(parts[0], dict):
+        return {k: torch.cat([p[k] for p in parts])[inverse] for k in parts[0]}
+    return torch.cat(parts)[inverse]
+
+
 class TextEncoder(nn.Module):
     r"""A ``transformers`` encoder that maps sentences to vectors with one of SimCSE's poolers.
 
@@ -272,22 +298,13 @@ class TextEncoder(nn.Module):
         """
         for pooler in poolers:
             _check_pooler(pooler)
-        sentences = list(sentences)
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        was_training = self.training
-        self.eval()
-        chunks: dict[str, list[Tensor]] = {p: [] for p in poolers}
-        try:
-            for start in range(0, len(order), batch_size):
-                batch = self.tokenize([sentences[i] for i in order[start : start + batch_size]])
-                outputs = self.hidden(batch, poolers)
-                for pooler in poolers:
-                    chunks[pooler].append(self.pool(outputs, batch["attention_mask"], pooler).float().cpu())
-        finally:
-            self.train(was_training)
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order, dtype=torch.long)] = torch.arange(len(order))
-        return {p: torch.cat(c)[inverse] for p, c in chunks.items()}
+        def pooled(chunk: list[str]) -> dict[str, Tensor]:
+            batch = self.tokenize(chunk)
+            outputs = self.hidden(batch, poolers)
+            return {p: self.pool(outputs, batch["attention_mask"], p).float().cpu() for p in poolers}
+
+        with eval_mode(self):
+            return map_by_length(sentences, batch_size, pooled)
 
     def encode(self, sentences: Sequence[str], pooler: str | None = None, batch_size: int = 128) -> Tensor:
         """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""

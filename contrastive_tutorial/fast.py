@@ -32,9 +32,9 @@ import torch
 from torch import Tensor
 
 from .losses import simcse_loss
-from .train import adam
+from .train import adam, precision
 
-__all__ = ["fixed_length_batch", "fast_adamw", "CapturedStep", "simcse_step"]
+__all__ = ["fixed_length_batch", "fast_adamw", "CapturedStep", "attention_kernel", "simcse_step"]
 
 
 def fixed_length_batch(tokenizer, sentences: Sequence[str], max_length: int) -> dict[str, Tensor]:
@@ -79,10 +79,10 @@ class CapturedStep:
     """
 
     def __init__(self, loss_fn: Callable[..., Tensor], optimizer: torch.optim.Optimizer,
-                 cuda_graph: bool = True, warmup: int = 3) -> None:
+                 cuda_graph: bool = True, warmup: int = 3, scaler: torch.amp.GradScaler | None = None) -> None:
         if warmup < 1:
             raise ValueError(f"warmup must be >= 1, got {warmup}")
-        self.loss_fn, self.optimizer = loss_fn, optimizer
+        self.loss_fn, self.optimizer, self.scaler = loss_fn, optimizer, scaler
         self.cuda_graph, self.warmup = cuda_graph, warmup
         self.graph: torch.cuda.CUDAGraph | None = None
         self._inputs: tuple[Tensor, ...] = ()
@@ -91,8 +91,13 @@ class CapturedStep:
     def _eager(self, *inputs: Tensor) -> Tensor:
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.loss_fn(*inputs)
-        loss.backward()
-        self.optimizer.step()
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:  # fp16: scale the loss so small gradients survive, skip steps with inf gradients
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
         return loss.detach()
 
     def _params(self) -> list[Tensor]:
@@ -128,7 +133,7 @@ class CapturedStep:
                         v.zero_()
 
     def __call__(self, *inputs: Tensor) -> Tensor:
-        use_graph = self.cuda_graph and all(x.is_cuda for x in inputs)
+        use_graph = self.cuda_graph and self.scaler is None and all(x.is_cuda for x in inputs)
         if not use_graph:
             return self._eager(*inputs)
         if self.graph is None:
@@ -144,38 +149,59 @@ class CapturedStep:
         return self._loss
 
 
+def attention_kernel(device: torch.device | str, dtype: torch.dtype | None, attention: str | None = "auto") -> str | None:
+    """The ``F.scaled_dot_product_attention`` kernel for a device and autocast type.
+
+    ``"auto"`` picks the memory-efficient kernel (it accepts the padding mask and was the
+    fastest for short sentences in ``benchmarks/simcse_speed.py``) where it runs the type:
+    fp16 and fp32 from compute capability 5.0, bf16 only from 8.0 (below that it refuses
+    bf16, so PyTorch's own choice is kept). Off CUDA, ``None`` (PyTorch chooses).
+    """
+    kernels = ("efficient", "flash", "cudnn", "math")
+    if attention is not None and attention != "auto" and attention not in kernels:
+        raise ValueError(f"attention must be 'auto', None or one of {sorted(kernels)}, got {attention!r}")
+    device = torch.device(device)
+    if device.type != "cuda" or attention is None:
+        return None
+    if attention != "auto":
+        return attention
+    major, _ = torch.cuda.get_device_capability(device)
+    if dtype == torch.bfloat16 and major < 8:
+        return None
+    return "efficient"
+
+
 def simcse_step(encoder, optimizer: torch.optim.Optimizer, temperature: float = 0.05, *,
-                compile: bool = True, cuda_graph: bool = True, amp: bool | None = None,
-                attention: str | None = "efficient") -> CapturedStep:
+                compile: bool = True, cuda_graph: bool = True, amp: bool | str | None = None,
+                attention: str | None = "auto") -> CapturedStep:
     """Unsupervised SimCSE's fast training step for ``encoder`` (a :class:`~contrastive_tutorial.encoders.TextEncoder`).
 
     ``step(input_ids, attention_mask)`` (from :func:`fixed_length_batch`, on the encoder's
     device) encodes the doubled batch in one pass (two dropout views), takes
     :func:`~contrastive_tutorial.losses.simcse_loss` at ``temperature``, backpropagates and
-    steps the optimizer. ``amp`` (default: on for CUDA GPUs with bf16) runs the encoder under
-    bf16 autocast; the loss is computed in float32 either way. ``attention`` picks the kernel
-    of ``F.scaled_dot_product_attention`` on CUDA (``"efficient"``, ``"flash"``, ``"cudnn"`` or
-    ``"math"``; ``None`` lets PyTorch choose). The default, memory-efficient attention, accepts
-    the padding mask and was the fastest for short sentences in ``benchmarks/simcse_speed.py``.
+    steps the optimizer. ``amp`` follows :func:`~contrastive_tutorial.train.precision`: bf16
+    from compute capability 8.0, fp16 below it (T4, V100). An fp16 step needs a ``GradScaler``,
+    whose decisions (skip a step with inf gradients, change the scale) are taken on the host,
+    so fp16 steps run compiled but eagerly, without a CUDA graph. The loss is computed in
+    float32 either way. ``attention`` picks the kernel of
+    ``F.scaled_dot_product_attention`` (:func:`attention_kernel`).
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
     backends = {"efficient": SDPBackend.EFFICIENT_ATTENTION, "flash": SDPBackend.FLASH_ATTENTION,
                 "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
-    if attention is not None and attention not in backends:
-        raise ValueError(f"attention must be one of {sorted(backends)} or None, got {attention!r}")
     device = next(encoder.parameters()).device
-    on_gpu = attention is not None and device.type == "cuda"
-    kernel = (lambda: sdpa_kernel(backends[attention])) if on_gpu else contextlib.nullcontext
-    if amp is None:
-        amp = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if amp else contextlib.nullcontext
+    prec = precision(device, amp)
+    kernel_name = attention_kernel(device, prec.dtype, attention)
+    kernel = (lambda: sdpa_kernel(backends[kernel_name])) if kernel_name else contextlib.nullcontext
+    scaler = prec.scaler()
 
     def loss_fn(input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         doubled = {"input_ids": torch.cat([input_ids, input_ids]),
                    "attention_mask": torch.cat([attention_mask, attention_mask])}
-        with autocast(), kernel():
+        with prec.autocast(), kernel():
             z1, z2 = encoder(doubled).chunk(2)
         return simcse_loss(z1, z2, temperature)
 
-    return CapturedStep(torch.compile(loss_fn) if compile else loss_fn, optimizer, cuda_graph=cuda_graph)
+    return CapturedStep(torch.compile(loss_fn) if compile else loss_fn, optimizer, cuda_graph=cuda_graph,
+                        scaler=scaler)

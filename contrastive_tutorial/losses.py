@@ -23,6 +23,7 @@ the offending argument rather than returning NaN.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -113,7 +114,30 @@ def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
     return per_anchor
 
 
+def _in_float32(loss):
+    """Run ``loss`` in float32 whatever the caller's precision: autocast is switched off inside it
+    and half-precision tensor arguments (fp16, bf16) are cast to float32 (float64 stays float64).
+
+    Under ``torch.autocast`` a matrix product would otherwise come back in bf16/fp16, and the
+    logits at :math:`\tau = 0.05` would carry that rounding (bf16 keeps 8 bits of mantissa).
+    Gradients flow back through the cast to the half-precision inputs.
+    """
+
+    def cast(value):
+        if isinstance(value, Tensor) and value.dtype in (torch.float16, torch.bfloat16):
+            return value.float()
+        return value
+
+    @functools.wraps(loss)
+    def wrapper(*args, **kwargs):
+        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+            return loss(*(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
 # --------------------------------------------------------------------------- core
+@_in_float32
 def similarity(query: Tensor, keys: Tensor, normalize: bool = True) -> Tensor:
     r"""Similarity matrix :math:`S_{ij} = s(q_i, k_j)`, shape ``(B, K)``.
 
@@ -128,6 +152,7 @@ def similarity(query: Tensor, keys: Tensor, normalize: bool = True) -> Tensor:
     return q @ k.T
 
 
+@_in_float32
 def info_nce(
     query: Tensor,
     keys: Tensor,
@@ -220,6 +245,7 @@ def _positive_mask(positive_idx: Tensor, B: int, K: int, device: torch.device) -
 
 
 # --------------------------------------------------------------------------- methods
+@_in_float32
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     r"""SimCLR's NT-Xent: InfoNCE over the 2N views of a batch.
 
@@ -247,6 +273,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     return info_nce(z, z, positive, temperature, key_mask=self_pair)
 
 
+@_in_float32
 def simcse_loss(
     z1: Tensor,
     z2: Tensor,
@@ -293,6 +320,7 @@ def simcse_loss(
     return info_nce(z1, keys, positive, temperature, key_mask=key_mask)
 
 
+@_in_float32
 def contrastive_tension_loss(z1: Tensor, z2: Tensor, labels: Tensor) -> Tensor:
     r"""Contrastive tension: binary cross-entropy on the dot products of two encoders' vectors.
 
@@ -321,6 +349,7 @@ def contrastive_tension_loss(z1: Tensor, z2: Tensor, labels: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, labels.to(device=logits.device, dtype=dtype))
 
 
+@_in_float32
 def supcon_loss(features: Tensor, labels: Tensor, temperature: float = 0.07) -> Tensor:
     r"""Supervised contrastive loss :math:`\mathcal{L}^{sup}_{out}` (Khosla et al., 2020).
 
@@ -378,6 +407,7 @@ def supcon_loss(features: Tensor, labels: Tensor, temperature: float = 0.07) -> 
 
 
 # --------------------------------------------------------------------------- geometry
+@_in_float32
 def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
     r"""Alignment of positive pairs: :math:`\mathbb{E}\,\lVert x_i - y_i \rVert_2^{\alpha}`.
 
@@ -399,6 +429,7 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
     return torch.linalg.vector_norm(x - y, dim=1).pow(alpha).mean()
 
 
+@_in_float32
 def uniformity(x: Tensor, t: float = 2) -> Tensor:
     r"""Uniformity: :math:`\log \mathbb{E}_{i<j}\, e^{-t \lVert x_i - x_j \rVert_2^2}`.
 
@@ -425,6 +456,7 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
 
 
 # --------------------------------------------------------------------------- clustering (SCCL)
+@_in_float32
 def student_t_assignment(embeddings: Tensor, centres: Tensor, alpha: float = 1.0) -> Tensor:
     r"""Soft cluster assignments with a Student's t kernel (DEC; SCCL, Zhang et al. 2021, eq. 3).
 
@@ -461,6 +493,7 @@ def _check_assignment(q: Tensor, name: str = "q") -> None:
         raise ValueError(f"{name} must hold probabilities: non-negative rows that sum to 1")
 
 
+@_in_float32
 def target_distribution(q: Tensor) -> Tensor:
     r"""The sharpened auxiliary target of SCCL/DEC: square the assignments, divide by cluster frequency.
 
@@ -480,6 +513,7 @@ def target_distribution(q: Tensor) -> Tensor:
     return weight / weight.sum(1, keepdim=True)
 
 
+@_in_float32
 def cluster_kl_loss(q: Tensor, p: Tensor | None = None, eps: float = 1e-8) -> Tensor:
     r"""SCCL's clustering loss: :math:`\mathcal{L}_C = \frac{1}{M} \sum_j \mathrm{KL}(p_j \,\|\, q_j)`.
 
@@ -504,6 +538,7 @@ def cluster_kl_loss(q: Tensor, p: Tensor | None = None, eps: float = 1e-8) -> Te
 
 
 # --------------------------------------------------------------------------- beyond negatives
+@_in_float32
 def byol_loss(p: Tensor, z: Tensor) -> Tensor:
     r"""BYOL's regression loss: :math:`\frac{1}{N}\sum_i \lVert \bar p_i - \mathrm{sg}(\bar z_i) \rVert^2 = \frac{1}{N}\sum_i 2 - 2\cos(p_i, z_i)`.
 
@@ -523,6 +558,7 @@ def byol_loss(p: Tensor, z: Tensor) -> Tensor:
     return (2 - 2 * cosine).mean()
 
 
+@_in_float32
 def moco_loss(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2) -> Tensor:
     r"""MoCo's InfoNCE: each query's positive is its own key; the negatives are a queue of old keys.
 
@@ -555,6 +591,7 @@ def moco_loss(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2) -> 
 
 
 @torch.no_grad()
+@_in_float32
 def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -> Tensor:
     r"""SwAV's codes: an equipartitioned soft assignment of the batch to the prototypes.
 
@@ -583,6 +620,7 @@ def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -
     return q * n
 
 
+@_in_float32
 def swav_loss(
     scores1: Tensor, scores2: Tensor, temperature: float = 0.1, epsilon: float = 0.05, iterations: int = 3
 ) -> Tensor:
@@ -609,6 +647,7 @@ def swav_loss(
     return -0.5 * ((q1 * log_p2).sum(1).mean() + (q2 * log_p1).sum(1).mean())
 
 
+@_in_float32
 def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 1e-5) -> Tensor:
     r"""Barlow Twins: make the cross-correlation of the two views' features the identity.
 

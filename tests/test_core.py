@@ -10,7 +10,7 @@ from torch import nn
 import contrastive_tutorial as ct
 from contrastive_tutorial import evaluate
 from contrastive_tutorial.encoders import ProjectionHead, SmallCNN, load_text_model, resolve_model_id
-from contrastive_tutorial.train import adam, fit
+from contrastive_tutorial.train import adam
 
 
 # ----------------------------------------------------------------- profiles
@@ -92,24 +92,6 @@ def test_embed_batches_and_restores_mode():
 
 
 # ----------------------------------------------------------------- training loop
-def test_fit_reduces_loss_and_records_history():
-    torch.manual_seed(0)
-    x = torch.randn(64, 3)
-    y = x @ torch.tensor([1.0, -2.0, 0.5])
-    model = nn.Linear(3, 1)
-    batches = [(x[i : i + 16], y[i : i + 16]) for i in range(0, 64, 16)]
-
-    def loss_fn(m, batch):
-        return F.mse_loss(m(batch[0]).squeeze(1), batch[1])
-
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = fit(model, loss_fn, batches, opt, epochs=5, progress=False, on_epoch_end=lambda e, m: {"double": 2 * e})
-    assert len(history) == 5 and history["epoch"] == [1, 2, 3, 4, 5] and history["double"][-1] == 10
-    assert history["loss"][-1] < 0.1 * history["loss"][0]
-    assert list(history.to_frame().columns[:4]) == ["epoch", "step", "loss", "seconds"]
-    assert history["step"] == [4, 8, 12, 16, 20]
-
-
 def _adam_reference(theta, grads, lr, weight_decay, decoupled, betas=(0.9, 0.999), eps=1e-8):
     """Adam (Kingma & Ba, Algorithm 1) and AdamW (Loshchilov & Hutter), one scalar at a time in float64."""
     theta = [float(t) for t in theta.double().flatten()]
@@ -147,43 +129,6 @@ def test_adam_matches_the_update_rule_written_out(decoupled):
     # L2 and decoupled weight decay differ: the reference would not match the other rule
     wrong = _adam_reference(start, grads, lr=0.01, weight_decay=0.1, decoupled=not decoupled)
     assert not torch.allclose(param.detach().double().flatten(), wrong, rtol=1e-5, atol=1e-6)
-
-
-def test_fit_evaluates_every_n_steps_and_restores_the_best_weights():
-    model = nn.Linear(1, 1, bias=False)
-    nn.init.constant_(model.weight, 0.0)
-    batches = [torch.ones(1, 1)] * 3
-    opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    # the loss pushes the weight up by 1 per step; the metric prefers a weight near 2
-    history = fit(
-        model,
-        lambda m, b: -m(b).sum(),
-        batches,
-        opt,
-        epochs=2,
-        progress=False,
-        evaluate=lambda m: {"score": -abs(m.weight.item() - 2.0)},
-        eval_every=2,
-        keep_best="score",
-    )
-    assert history["step"] == [0, 2, 3, 4, 6]
-    assert history["epoch"] == [0, 1, 1, 2, 2]
-    assert history["score"] == [-2.0, 0.0, -1.0, -2.0, -4.0]
-    assert model.weight.item() == 2.0  # restored from step 2
-    assert history["loss"][1:] == [-0.5, -2.0, -3.0, -4.5]  # mean since the previous record
-    with pytest.raises(ValueError, match="eval_every"):
-        fit(model, lambda m, b: m(b).sum(), batches, opt, 1, eval_every=2, progress=False)
-    with pytest.raises(KeyError, match="keep_best"):
-        fit(model, lambda m, b: m(b).sum(), batches, opt, 1, evaluate=lambda m: {"a": 1.0}, keep_best="b", progress=False)
-
-
-def test_fit_stops_on_nan_and_rejects_bad_epochs():
-    model = nn.Linear(1, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    with pytest.raises(FloatingPointError, match="epoch 1"):
-        fit(model, lambda m, b: m(b).sum() * float("nan"), [torch.ones(2, 1)], opt, 1, progress=False)
-    with pytest.raises(ValueError, match="epochs"):
-        fit(model, lambda m, b: m(b).sum(), [torch.ones(2, 1)], opt, 0, progress=False)
 
 
 # ----------------------------------------------------------------- encoders

@@ -30,16 +30,16 @@ from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..encoders import TextEncoder
 from ..losses import simcse_loss
-from ..train import History
+from ..train import History, eval_mode
 from .scl import TextClassifier, train_classifier
 from .simcse import train_simcse
 
 __all__ = ["normalise_per_example", "adversarial_delta", "encode_embeddings", "scal_loss", "uscal_loss",
-           "train_scal", "train_uscal", "positive_cosines", "adversarial_accuracy"]
+           "SCAL", "USCAL", "train_scal", "train_uscal", "positive_cosines", "adversarial_accuracy"]
 
 
 def normalise_per_example(g: Tensor, eps: float = 1e-12) -> Tensor:
@@ -154,6 +154,34 @@ def _uscal_views(encoder: TextEncoder, sentences: Sequence[str], epsilon: float,
     return h1, h2, encode_embeddings(encoder, words + delta, mask)
 
 
+class SCAL(nn.Module):
+    """SCAL as a method: ``classifier`` trained with :func:`scal_loss` (perturbation radius
+    ``epsilon``, InfoNCE at ``temperature``, ``steps`` attack steps); a batch is
+    ``(sentences, labels)``."""
+
+    def __init__(self, classifier: TextClassifier, epsilon: float, temperature: float = 0.05, steps: int = 1) -> None:
+        super().__init__()
+        self.classifier, self.epsilon, self.temperature, self.steps = classifier, epsilon, temperature, steps
+
+    def loss(self, sentences: list[str], labels: Tensor) -> Tensor:
+        return scal_loss(self.classifier, sentences, labels, self.epsilon, self.temperature, self.steps)
+
+
+class USCAL(nn.Module):
+    """USCAL as a method: ``encoder`` trained with :func:`uscal_loss`; a batch is a list of
+    sentences. It owns its temperature (SimCSE's 0.05 by default)."""
+
+    def __init__(self, encoder: TextEncoder, epsilon: float, alpha: float = 0.5, temperature: float = 0.05,
+                 steps: int = 1) -> None:
+        super().__init__()
+        if not 0 <= alpha < 1:
+            raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
+        self.encoder, self.epsilon, self.alpha, self.temperature, self.steps = encoder, epsilon, alpha, temperature, steps
+
+    def loss(self, sentences: list[str]) -> Tensor:
+        return uscal_loss(self.encoder, sentences, self.epsilon, self.temperature, self.alpha, self.steps)
+
+
 def train_scal(
     classifier: TextClassifier,
     texts: Sequence[str],
@@ -164,13 +192,10 @@ def train_scal(
     steps: int = 1,
     **train_kwargs,
 ) -> History:
-    """Fine-tune ``classifier`` with :func:`scal_loss`; ``train_kwargs`` go to
+    """Fine-tune ``classifier`` with :class:`SCAL`; ``train_kwargs`` go to
     :func:`~contrastive_tutorial.methods.scl.train_classifier` (epochs, batch_size, lr, seed, device)."""
-
-    def objective(model: TextClassifier, sentences: list[str], targets: Tensor) -> Tensor:
-        return scal_loss(model, sentences, targets, epsilon, temperature, steps)
-
-    return train_classifier(classifier, texts, labels, objective=objective, **train_kwargs)
+    method = SCAL(classifier, epsilon, temperature, steps)
+    return train_classifier(classifier, texts, labels, method=method, **train_kwargs)
 
 
 def train_uscal(
@@ -183,15 +208,11 @@ def train_uscal(
     steps: int = 1,
     **train_kwargs,
 ) -> History:
-    """Train ``encoder`` with :func:`uscal_loss`, on SimCSE's schedule; ``train_kwargs`` go to
+    """Train ``encoder`` with :class:`USCAL`, on SimCSE's schedule; ``train_kwargs`` go to
     :func:`~contrastive_tutorial.methods.simcse.train_simcse` (batch_size, lr, max_steps, evaluate, ...)."""
-    if not 0 <= alpha < 1:
-        raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
-
-    def loss(model: TextEncoder, batch: list[str]) -> Tensor:
-        return uscal_loss(model, batch, epsilon, temperature, alpha, steps)
-
-    return train_simcse(encoder, sentences, temperature=temperature, loss=loss, **train_kwargs)
+    if "temperature" in train_kwargs or "method" in train_kwargs:
+        raise TypeError("train_uscal sets the method and its temperature itself")
+    return train_simcse(encoder, sentences, method=USCAL(encoder, epsilon, alpha, temperature, steps), **train_kwargs)
 
 
 def positive_cosines(encoder: TextEncoder, sentences: Sequence[str], epsilon: float, temperature: float = 0.05) -> dict[str, float]:
@@ -199,10 +220,8 @@ def positive_cosines(encoder: TextEncoder, sentences: Sequence[str], epsilon: fl
     and either its other dropout view :math:`h_1` (SimCSE's positive) or its adversarial view
     :math:`h(x+\\delta)` (USCAL's), :math:`\\delta` from the contrastive loss as in :func:`uscal_loss`.
     Dropout stays on (training mode), as during training; no weights change."""
-    was_training = encoder.training
-    encoder.train()
-    h1, h2, h_adv = (h.detach() for h in _uscal_views(encoder, sentences, epsilon, temperature, steps=1))
-    encoder.train(was_training)
+    with eval_mode(encoder, training=True):
+        h1, h2, h_adv = (h.detach() for h in _uscal_views(encoder, sentences, epsilon, temperature, steps=1))
     return {"dropout": F.cosine_similarity(h1, h2).mean().item(),
             "adversarial": F.cosine_similarity(h_adv, h2).mean().item()}
 
@@ -216,21 +235,19 @@ def adversarial_accuracy(
     batch_size: int = 64,
 ) -> float:
     """Accuracy when every sentence's word embeddings are perturbed against its true label (FGM/PGD, ``epsilon``)."""
-    was_training = classifier.training
-    classifier.eval()
     encoder, correct = classifier.encoder, 0
-    for start in range(0, len(texts), batch_size):
-        batch = encoder.tokenize(list(texts[start : start + batch_size]))
-        y = torch.as_tensor(list(labels[start : start + batch_size]), device=batch["input_ids"].device)
-        words = _word_embeddings(encoder, batch).detach()
+    with eval_mode(classifier):
+        for start in range(0, len(texts), batch_size):
+            batch = encoder.tokenize(list(texts[start : start + batch_size]))
+            y = torch.as_tensor(list(labels[start : start + batch_size]), device=batch["input_ids"].device)
+            words = _word_embeddings(encoder, batch).detach()
 
-        def label_loss(perturbed: Tensor) -> Tensor:
-            h = encode_embeddings(encoder, perturbed, batch["attention_mask"])
-            return F.cross_entropy(classifier.head(h).float(), y)
+            def label_loss(perturbed: Tensor) -> Tensor:
+                h = encode_embeddings(encoder, perturbed, batch["attention_mask"])
+                return F.cross_entropy(classifier.head(h).float(), y)
 
-        delta = adversarial_delta(label_loss, words, epsilon, steps) if epsilon > 0 else torch.zeros_like(words)
-        with torch.no_grad():
-            logits = classifier.head(encode_embeddings(encoder, words + delta, batch["attention_mask"]))
-        correct += (logits.argmax(1) == y).sum().item()
-    classifier.train(was_training)
+            delta = adversarial_delta(label_loss, words, epsilon, steps) if epsilon > 0 else torch.zeros_like(words)
+            with torch.no_grad():
+                logits = classifier.head(encode_embeddings(encoder, words + delta, batch["attention_mask"]))
+            correct += (logits.argmax(1) == y).sum().item()
     return correct / len(texts)

@@ -29,12 +29,14 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import simcse_loss
-from ..train import History, adam, fit
+from ..encoders import map_by_length
+from ..train import History, adam, eval_mode, linear_schedule, train
 
 __all__ = [
     "Template",
     "PromptEncoder",
     "template_contrast_loss",
+    "TemplateContrast",
     "train_prompt_contrast",
     "mlm_topk_representation",
     "load_mlm",
@@ -201,43 +203,23 @@ class PromptEncoder(nn.Module):
 
         (Without the MLP, i.e. with ``mlp_only_train``; what the chapter compares.)
         """
-        sentences = list(sentences)
-        if not sentences:
-            raise ValueError("sentences is empty")
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        was_training = self.training
-        self.eval()
-        raw, denoised = [], []
-        try:
-            for start in range(0, len(order), batch_size):
-                batch = self.tokenize([sentences[i] for i in order[start : start + batch_size]])
-                vectors = self._mask_states(batch)
-                if not self.mlp_only_train:
-                    raise ValueError("encode_variants compares vectors without the MLP; use encode with mlp_only_train=False")
-                raw.append(vectors.float().cpu())
-                denoised.append((vectors - self.template_bias(batch["sentence_length"])).float().cpu())
-        finally:
-            self.train(was_training)
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        return {"raw": torch.cat(raw)[inverse], "denoised": torch.cat(denoised)[inverse]}
+        if not self.mlp_only_train:
+            raise ValueError("encode_variants compares vectors without the MLP; use encode with mlp_only_train=False")
+
+        def variants(chunk: list[str]) -> dict[str, Tensor]:
+            batch = self.tokenize(chunk)
+            vectors = self._mask_states(batch)
+            return {"raw": vectors.float().cpu(),
+                    "denoised": (vectors - self.template_bias(batch["sentence_length"])).float().cpu()}
+
+        with eval_mode(self):
+            return map_by_length(sentences, batch_size, variants)
 
     @torch.inference_mode()
     def encode(self, sentences: Sequence[str], batch_size: int = 128) -> Tensor:
         """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""
-        sentences = list(sentences)
-        if not sentences:
-            raise ValueError("sentences is empty")
-        order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
-        was_training = self.training
-        self.eval()
-        try:
-            chunks = [self([sentences[i] for i in order[s : s + batch_size]]).float().cpu() for s in range(0, len(order), batch_size)]
-        finally:
-            self.train(was_training)
-        inverse = torch.empty(len(order), dtype=torch.long)
-        inverse[torch.tensor(order)] = torch.arange(len(order))
-        return torch.cat(chunks)[inverse]
+        with eval_mode(self):
+            return map_by_length(sentences, batch_size, lambda chunk: self(chunk).float().cpu())
 
 
 # --------------------------------------------------------------------------- training
@@ -254,6 +236,21 @@ def template_contrast_loss(first: PromptEncoder, second: PromptEncoder, sentence
     return simcse_loss(first(sentences), second(sentences), temperature)
 
 
+class TemplateContrast(nn.Module):
+    """Unsupervised PromptBERT as a method: ``encoder``'s template and ``second_template``, both
+    denoised in training, sharing one model; the loss of a batch of sentences is
+    :func:`template_contrast_loss` at ``temperature``."""
+
+    def __init__(self, encoder: PromptEncoder, second_template: str, temperature: float = 0.05) -> None:
+        super().__init__()
+        self.first = encoder.with_template(encoder.template.text, denoise=True)
+        self.second = encoder.with_template(second_template, denoise=True)
+        self.temperature = temperature
+
+    def loss(self, sentences: list[str]) -> Tensor:
+        return template_contrast_loss(self.first, self.second, sentences, self.temperature)
+
+
 def train_prompt_contrast(
     encoder: PromptEncoder,
     second_template: str,
@@ -266,39 +263,33 @@ def train_prompt_contrast(
     evaluate: Callable[[PromptEncoder], dict[str, float]] | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    amp: bool | None = None,
+    amp: bool | str | None = None,
+    clip_grad_norm: float | None = None,
     progress: bool = True,
+    checkpoint: str | None = None,
 ) -> History:
-    """Train with :func:`template_contrast_loss` (both templates denoised during training).
+    """Train with :class:`TemplateContrast` (both templates denoised during training).
 
     Defaults follow the official unsupervised BERT run: batch 256, lr 1e-5, one epoch,
     :math:`\\tau = 0.05`, linear decay. Evaluation uses ``encoder``'s template as it is set
     (the official run evaluates without denoising). With ``evaluate`` the best
     ``dev_spearman`` checkpoint is kept.
     """
-    from .simcse import _batches, _limited
+    from .simcse import _text_batches
 
     sentences = list(sentences)
-    first, second = encoder.with_template(encoder.template.text, denoise=True), encoder.with_template(second_template, denoise=True)
-    steps = len(sentences) // batch_size
-    if steps < 1:
+    method = TemplateContrast(encoder, second_template, temperature)
+    if len(sentences) < batch_size:
         raise ValueError(f"batch_size ({batch_size}) must not exceed the number of sentences ({len(sentences)})")
-    batches = _batches(sentences, batch_size, seed)
-    if max_steps is not None:
-        steps = min(steps, max_steps)
-        batches = _limited(batches, steps)
+    batches = _text_batches(sentences, batch_size, seed)
+    steps = len(batches) if max_steps is None else min(len(batches), max_steps)
     torch.manual_seed(seed)
     optimizer = adam(encoder.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / steps))
-
-    def loss_fn(model: PromptEncoder, batch: list[str]) -> Tensor:
-        first.train(model.training)
-        second.train(model.training)
-        return template_contrast_loss(first, second, batch, temperature)
-
-    return fit(
-        encoder, loss_fn, batches, optimizer, 1, amp=amp, scheduler=scheduler, evaluate=evaluate, eval_every=eval_every,
-        keep_best="dev_spearman" if evaluate is not None else None, progress=progress,
+    return train(
+        method, batches, optimizer, steps=steps, scheduler=linear_schedule(optimizer, steps), amp=amp,
+        clip_grad_norm=clip_grad_norm, evaluate=(lambda: evaluate(encoder)) if evaluate is not None else None,
+        eval_every=eval_every, keep="best:dev_spearman" if evaluate is not None else "last",
+        checkpoint=checkpoint, progress=progress, desc="template contrast",
     )
 
 
@@ -326,12 +317,13 @@ def load_mlm(model_id: str):
 
 
 @torch.inference_mode()
-def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k: int = 10) -> Tensor:
+def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k: int = 10, batch_size: int = 64) -> Tensor:
     r"""The paper's other prompt representation: :math:`v = \sum_{t \in \mathrm{top}k} p(t)\, W_t / \sum_{t} p(t)`.
 
     :math:`p` is the MLM head's distribution at [MASK] and :math:`W_t` the static
     embedding of token :math:`t`. Raises ``ValueError`` when ``encoder.model`` has no MLM
-    head (load it with :func:`load_mlm`).
+    head (load it with :func:`load_mlm`). The MLM runs on ``batch_size`` sentences at a time
+    (its logits are ``batch x length x vocabulary``), so memory does not grow with the data.
     """
     model = encoder.model
     if not hasattr(model, "get_output_embeddings") or model.get_output_embeddings() is None or model is encoder.encoder:
@@ -339,19 +331,20 @@ def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k:
             "mlm_topk_representation needs a PromptEncoder built on a masked LM (AutoModelForMaskedLM, "
             "see load_mlm); this model has no MLM head"
         )
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    was_training = encoder.training
-    encoder.eval()
-    batch = encoder.tokenize(sentences)
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    rows = torch.arange(len(logits), device=logits.device)
-    probs = logits[rows, batch["mask_position"]].float().softmax(-1)
-    top = probs.topk(k, dim=-1)
-    weights = top.values / top.values.sum(-1, keepdim=True)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
     static = model.get_input_embeddings().weight.float()
-    encoder.train(was_training)
-    return (weights.unsqueeze(-1) * static[top.indices]).sum(1).cpu()
+
+    def represent(chunk: list[str]) -> Tensor:
+        batch = encoder.tokenize(chunk)
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        rows = torch.arange(len(logits), device=logits.device)
+        top = logits[rows, batch["mask_position"]].float().softmax(-1).topk(k, dim=-1)
+        weights = top.values / top.values.sum(-1, keepdim=True)
+        return (weights.unsqueeze(-1) * static[top.indices]).sum(1).cpu()
+
+    with eval_mode(encoder):
+        return map_by_length(sentences, batch_size, represent)
 
 
 # --------------------------------------------------------------------------- static token bias

@@ -24,7 +24,7 @@ Taught in the chapter "SCCL: clustering with contrastive learning".
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -33,11 +33,12 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import clustering_accuracy, kmeans, nmi
 from ..losses import cluster_kl_loss, nt_xent, student_t_assignment
-from ..train import History, adam, fit
+from ..train import Batches, History, adam, eval_mode, train
 
 __all__ = [
     "OBJECTIVES",
     "SCCL",
+    "SCCLObjective",
     "word_deletion",
     "contextual_substitution",
     "evaluate_clustering",
@@ -182,27 +183,25 @@ def contextual_substitution(
     rng = random.Random(seed)
     special = set(tokenizer.all_special_ids)
     device = next(mlm.parameters()).device
-    was_training = mlm.training
-    mlm.eval()
     out: list[str] = []
-    for start in range(0, len(texts), batch_size):
-        chunk = [t.split() for t in texts[start : start + batch_size]]
-        chosen = [sorted(rng.sample(range(len(w)), max(1, round(fraction * len(w))))) if w else [] for w in chunk]
-        masked = [[tokenizer.mask_token if i in set(c) else w for i, w in enumerate(ws)] for ws, c in zip(chunk, chosen)]
-        batch = tokenizer([" ".join(m) for m in masked], padding=True, truncation=True, return_tensors="pt").to(device)
-        logits = mlm(**batch).logits.float().cpu()
-        for row, (words, picks) in enumerate(zip(chunk, chosen)):
-            positions = (batch["input_ids"][row] == tokenizer.mask_token_id).nonzero().flatten().cpu()
-            words = list(words)
-            for word_index, position in zip(picks, positions.tolist()):  # truncated masks keep their word
-                top = logits[row, position].topk(top_k + len(special) + 1).indices.tolist()
-                candidates = [t for t in top if t not in special and _whole_word(tokenizer.decode([t]), words[word_index])]
-                if not candidates:  # nothing usable among the top guesses: keep the word
-                    continue
-                choice = candidates[int(torch.randint(min(top_k, len(candidates)), (1,), generator=generator))]
-                words[word_index] = tokenizer.decode([choice]).strip()
-            out.append(" ".join(words))
-    mlm.train(was_training)
+    with eval_mode(mlm):
+        for start in range(0, len(texts), batch_size):
+            chunk = [t.split() for t in texts[start : start + batch_size]]
+            chosen = [sorted(rng.sample(range(len(w)), max(1, round(fraction * len(w))))) if w else [] for w in chunk]
+            masked = [[tokenizer.mask_token if i in set(c) else w for i, w in enumerate(ws)] for ws, c in zip(chunk, chosen)]
+            batch = tokenizer([" ".join(m) for m in masked], padding=True, truncation=True, return_tensors="pt").to(device)
+            logits = mlm(**batch).logits.float().cpu()
+            for row, (words, picks) in enumerate(zip(chunk, chosen)):
+                positions = (batch["input_ids"][row] == tokenizer.mask_token_id).nonzero().flatten().cpu()
+                words = list(words)
+                for word_index, position in zip(picks, positions.tolist()):  # truncated masks keep their word
+                    top = logits[row, position].topk(top_k + len(special) + 1).indices.tolist()
+                    candidates = [t for t in top if t not in special and _whole_word(tokenizer.decode([t]), words[word_index])]
+                    if not candidates:  # nothing usable among the top guesses: keep the word
+                        continue
+                    choice = candidates[int(torch.randint(min(top_k, len(candidates)), (1,), generator=generator))]
+                    words[word_index] = tokenizer.decode([choice]).strip()
+                out.append(" ".join(words))
     return out
 
 
@@ -228,21 +227,26 @@ def evaluate_clustering(model: SCCL, texts: Sequence[str], labels: Sequence[int]
 
 
 # --------------------------------------------------------------------------- training
-def _index_batches(n: int, batch_size: int, steps: int, seed: int) -> Callable[[], Iterator[list[int]]]:
-    """``steps`` batches of indices, reshuffled every pass over the data (one 'epoch' for ``fit``)."""
-    if not 2 <= batch_size <= n:
-        raise ValueError(f"batch_size must lie in [2, {n}], got {batch_size}")
-    rng = np.random.default_rng(seed)
+class SCCLObjective(nn.Module):
+    """SCCL's training objective as a method: ``model`` (an :class:`SCCL`), the ``texts`` it
+    clusters, their optional explicit ``views``, ``objective``, :math:`\eta` and the
+    temperature; a batch is a list of indices into ``texts``."""
 
-    def epoch() -> Iterator[list[int]]:
-        order: list[int] = []
-        for _ in range(steps):
-            if len(order) < batch_size:
-                order = rng.permutation(n).tolist()
-            yield order[:batch_size]
-            order = order[batch_size:]
+    def __init__(self, model: SCCL, texts: Sequence[str], views: tuple[Sequence[str], Sequence[str]] | None = None,
+                 objective: str = "sccl", eta: float = 10.0, temperature: float = 0.5) -> None:
+        super().__init__()
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.model, self.texts, self.views = model, list(texts), views
+        self.objective, self.eta, self.temperature = objective, eta, temperature
+        if views is not None:
+            self.views = (list(views[0]), list(views[1]))
+            if any(len(v) != len(self.texts) for v in self.views):
+                raise ValueError(f"views must be two lists of {len(self.texts)} texts, one per text")
 
-    return epoch
+    def loss(self, idx: list[int]) -> Tensor:
+        pair = None if self.views is None else ([self.views[0][i] for i in idx], [self.views[1][i] for i in idx])
+        return self.model.losses([self.texts[i] for i in idx], pair, self.objective, self.eta, self.temperature)["loss"]
 
 
 def train_sccl(
@@ -260,33 +264,26 @@ def train_sccl(
     evaluate: Callable[[SCCL], dict[str, float]] | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    amp: bool | None = None,
+    amp: bool | str | None = None,
     progress: bool = True,
+    checkpoint: str | None = None,
 ) -> History:
     """Train ``model`` for ``steps`` batches of ``texts`` with the SCCL objective; return the history.
 
     Adam with the encoder at ``lr`` and both heads (instance-CL head and centres) at
     ``lr * lr_scale``, no schedule (the official code's defaults: batch 400, lr 1e-5,
     scale 100). ``views`` holds two augmented copies of ``texts`` (explicit mode); without
-    it the views come from dropout (virtual mode). ``evaluate(model)`` is recorded every
-    ``eval_every`` steps and at the start.
+    it the views come from dropout (virtual mode). Batches are drawn without replacement
+    and reshuffled after every pass. ``evaluate(model)`` is recorded every ``eval_every``
+    steps and at the start.
     """
-    texts = list(texts)
-    if views is not None:
-        views = (list(views[0]), list(views[1]))
-        if any(len(v) != len(texts) for v in views):
-            raise ValueError(f"views must be two lists of {len(texts)} texts, one per text")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if objective not in OBJECTIVES:
-        raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-    batches = _index_batches(len(texts), batch_size, steps, seed)
+    method = SCCLObjective(model, texts, views, objective, eta, temperature)
+    if not 2 <= batch_size <= len(method.texts):
+        raise ValueError(f"batch_size must lie in [2, {len(method.texts)}], got {batch_size}")
+    batches = Batches(len(method.texts), batch_size, seed=seed)
     torch.manual_seed(seed)  # dropout masks
-
-    def loss_fn(m: SCCL, idx: list[int]) -> Tensor:
-        pair = None if views is None else ([views[0][i] for i in idx], [views[1][i] for i in idx])
-        return m.losses([texts[i] for i in idx], pair, objective, eta, temperature)["loss"]
-
     optimizer = adam(
         [
             {"params": model.encoder.model.parameters()},
@@ -295,4 +292,6 @@ def train_sccl(
         ],
         lr=lr,
     )
-    return fit(model, loss_fn, batches, optimizer, 1, amp=amp, evaluate=evaluate, eval_every=eval_every, progress=progress)
+    return train(method, batches, optimizer, steps=steps, amp=amp,
+                 evaluate=(lambda: evaluate(model)) if evaluate is not None else None, eval_every=eval_every,
+                 checkpoint=checkpoint, progress=progress, desc="SCCL")

@@ -34,9 +34,9 @@ from ..data import LabelledText
 from ..encoders import TextEncoder
 from ..losses import supcon_loss
 from ..profiles import seed_everything
-from ..train import History, adam, fit
+from ..train import Batches, History, adam, eval_mode, train
 
-__all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "train_classifier", "fine_tune",
+__all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "SCLFineTune", "train_classifier", "fine_tune",
            "accuracy"]
 
 
@@ -103,6 +103,22 @@ def few_shot_indices(labels: Sequence[int], per_class: int, seed: int = 0) -> li
     return sorted(chosen)
 
 
+class SCLFineTune(nn.Module):
+    """SCL fine-tuning as a method: ``classifier`` trained with :func:`scl_objective` at
+    ``lambd`` and ``temperature``; a batch is ``(sentences, labels)``. ``lambd = 0`` is plain
+    cross-entropy fine-tuning."""
+
+    def __init__(self, classifier: TextClassifier, lambd: float = 0.0, temperature: float = 0.3) -> None:
+        super().__init__()
+        if not 0 <= lambd <= 1:
+            raise ValueError(f"lambd must lie in [0, 1], got {lambd}")
+        self.classifier, self.lambd, self.temperature = classifier, lambd, temperature
+
+    def loss(self, sentences: list[str], labels: Tensor) -> Tensor:
+        logits, h = self.classifier(sentences)
+        return scl_objective(logits, h, labels.to(logits.device), self.lambd, self.temperature)
+
+
 def train_classifier(
     classifier: TextClassifier,
     texts: Sequence[str],
@@ -115,39 +131,31 @@ def train_classifier(
     lr: float = 2e-5,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: bool = False,
-    objective: Callable[[TextClassifier, list[str], Tensor], Tensor] | None = None,
+    progress: bool = True,
+    method: nn.Module | None = None,
 ) -> History:
-    """Fine-tune ``classifier`` (all weights) with :func:`scl_objective`; AdamW, shuffled batches.
+    """Fine-tune ``classifier`` (all weights) with :class:`SCLFineTune`; AdamW, shuffled batches
+    (the last one of an epoch may be smaller).
 
-    ``objective(classifier, sentences, labels)``, when given, is the batch loss instead (e.g.
-    :func:`~contrastive_tutorial.methods.adversarial.scal_loss`); ``lambd`` must then stay 0.
+    ``method``, when given, is trained instead (a method on ``classifier`` whose
+    ``loss(sentences, labels)`` is the batch loss, e.g.
+    :class:`~contrastive_tutorial.methods.adversarial.SCAL`); ``lambd`` must then stay 0.
     """
-    if objective is not None and lambd:
-        raise ValueError(f"lambd applies to scl_objective only; got lambd={lambd} with an objective")
+    if method is not None and lambd:
+        raise ValueError(f"lambd applies to SCLFineTune only; got lambd={lambd} with a method")
     if len(texts) != len(labels):
         raise ValueError(f"texts and labels must have the same length, got {len(texts)} and {len(labels)}")
     if min(labels) < 0 or max(labels) >= classifier.n_classes:
         raise ValueError(f"labels must lie in [0, {classifier.n_classes}), got {min(labels)}..{max(labels)}")
     generator = seed_everything(seed)
     y = torch.as_tensor(list(labels))
-
-    def batches():
-        order = torch.randperm(len(texts), generator=generator).tolist()
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            yield [texts[i] for i in idx], y[idx]
-
-    def loss_fn(model: TextClassifier, batch) -> Tensor:
-        sentences, targets = batch
-        if objective is not None:
-            return objective(model, sentences, targets)
-        logits, h = model(sentences)
-        return scl_objective(logits, h, targets.to(logits.device), lambd, temperature)
-
+    batches = Batches(len(texts), batch_size, generator=generator, drop_last=False,
+                      collate=lambda idx: ([texts[i] for i in idx], y[idx]))
+    method = method if method is not None else SCLFineTune(classifier, lambd, temperature)
     classifier.to(device).train()
     optimizer = adam(classifier.parameters(), lr=lr, weight_decay=0.01)
-    return fit(classifier, loss_fn, batches, optimizer, epochs, device=device, progress=progress)
+    return train(method, batches, optimizer, epochs=epochs, device=device, progress=progress,
+                 desc=type(method).__name__)
 
 
 def fine_tune(
@@ -178,11 +186,9 @@ def fine_tune(
 @torch.no_grad()
 def accuracy(classifier: TextClassifier, texts: Sequence[str], labels: Sequence[int], batch_size: int = 128) -> float:
     """Fraction of ``texts`` whose predicted class is the label (evaluation mode)."""
-    was_training = classifier.training
-    classifier.eval()
     correct = 0
-    for start in range(0, len(texts), batch_size):
-        logits, _ = classifier(list(texts[start : start + batch_size]))
-        correct += (logits.argmax(1).cpu() == torch.as_tensor(list(labels[start : start + batch_size]))).sum().item()
-    classifier.train(was_training)
+    with eval_mode(classifier):
+        for start in range(0, len(texts), batch_size):
+            logits, _ = classifier(list(texts[start : start + batch_size]))
+            correct += (logits.argmax(1).cpu() == torch.as_tensor(list(labels[start : start + batch_size]))).sum().item()
     return correct / len(texts)

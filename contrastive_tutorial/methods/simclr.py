@@ -19,13 +19,16 @@ from ..encoders import ProjectionHead, SmallCNN
 from ..evaluate import embed, knn_accuracy, linear_probe_accuracy
 from ..losses import alignment, nt_xent, uniformity
 from ..profiles import seed_everything
-from ..train import History, adam, fit
+from ..train import Batches, History, adam, train
 from ..views import ImageViews
 
 __all__ = [
     "SimCLR",
+    "TwoViews",
+    "image_batches",
     "train_views",
     "train_simclr",
+    "Supervised",
     "train_supervised",
     "EncoderScores",
     "evaluate_encoder",
@@ -65,13 +68,28 @@ class SimCLR(nn.Module):
         return alignment(F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1))
 
 
-def _batches(images: Tensor, batch_size: int, generator: torch.Generator):
-    def epoch():
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(order) - batch_size + 1, batch_size):  # drop the ragged last batch
-            yield images[order[start : start + batch_size]]
+class TwoViews(nn.Module):
+    """A two-view image method as :func:`~contrastive_tutorial.train.train` takes it: the loss of a
+    batch of images is ``model.loss(views(x), views(x))``, two random views made on the batch's
+    device; ``after_step`` is the model's (momentum encoders), where it has one."""
 
-    return epoch
+    def __init__(self, model: nn.Module, views: ImageViews) -> None:
+        super().__init__()
+        self.model, self.views = model, views
+
+    def loss(self, images: Tensor) -> Tensor:
+        x = images.to(next(self.model.parameters()).device)
+        return self.model.loss(self.views(x), self.views(x))
+
+    def after_step(self) -> None:
+        after = getattr(self.model, "after_step", None)
+        if after is not None:
+            after()
+
+
+def image_batches(images: Tensor, batch_size: int, generator: torch.Generator) -> Batches:
+    """Shuffled full batches of ``images`` (the ragged last batch of an epoch is dropped)."""
+    return Batches(len(images), min(batch_size, len(images)), generator=generator, collate=lambda idx: images[idx])
 
 
 def train_views(
@@ -85,30 +103,23 @@ def train_views(
     seed: int = 0,
     weight_decay: float = 0.0,
     device: torch.device | str = "cpu",
-    progress: bool = False,
+    progress: bool = True,
+    checkpoint: str | None = None,
 ) -> History:
     """Train any two-view ``method`` on the training images (labels unused) with Adam.
 
-    ``method.loss(x1, x2)`` gets two views of a batch made on ``device`` by ``views``;
-    ``method.after_step()``, where the method has one (momentum encoders), runs after every
-    optimizer step. Batches are drawn without replacement with ``seed``; the ragged last
-    batch of an epoch is dropped.
+    ``method.loss(x1, x2)`` gets two views of a batch made on ``device`` by ``views``
+    (:class:`TwoViews`); ``method.after_step()``, where the method has one (momentum
+    encoders), runs after every optimizer step. Batches are drawn without replacement with
+    ``seed``; the ragged last batch of an epoch is dropped. ``checkpoint``: see
+    :func:`~contrastive_tutorial.train.train`.
     """
     generator = seed_everything(seed)
-    images = data.train_images
-    batch_size = min(batch_size, len(images))
+    batches = image_batches(data.train_images, batch_size, generator)
     method.to(device)
-
-    def loss_fn(model: nn.Module, batch: Tensor) -> Tensor:
-        batch = batch.to(device)
-        return model.loss(views(batch), views(batch))
-
-    after = getattr(method, "after_step", None)
     optimizer = adam([p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay, decoupled=False)
-    return fit(
-        method, loss_fn, _batches(images, batch_size, generator), optimizer, epochs,
-        device=device, progress=progress, after_step=(lambda m: after()) if after else None,
-    )
+    return train(TwoViews(method, views), batches, optimizer, epochs=epochs, device=device, progress=progress,
+                 generators=[g for g in (views.generator,) if g is not None], checkpoint=checkpoint, desc=type(method).__name__)
 
 
 def train_simclr(
@@ -126,7 +137,8 @@ def train_simclr(
     negatives: bool = True,
     hidden_dim: int | None = None,
     device: torch.device | str = "cpu",
-    progress: bool = False,
+    progress: bool = True,
+    checkpoint: str | None = None,
 ) -> tuple[SimCLR, History]:
     """Train SimCLR (a :class:`SmallCNN` unless ``encoder`` is given) with NT-Xent at ``temperature``.
 
@@ -137,17 +149,26 @@ def train_simclr(
     encoder = encoder or SmallCNN(data.train_images.shape[1], feature_dim)
     model = SimCLR(encoder, feature_dim, projection_dim, temperature, negatives, hidden_dim)
     history = train_views(model, data, views, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                          device=device, progress=progress)
+                          device=device, progress=progress, checkpoint=checkpoint)
     return model, history
 
 
-class _Classifier(nn.Module):
-    def __init__(self, encoder: nn.Module, feature_dim: int, n_classes: int) -> None:
+class Supervised(nn.Module):
+    """The supervised reference as a method: ``encoder`` + a linear layer, cross-entropy on one
+    augmented view of each training image; a batch is a list of training indices."""
+
+    def __init__(self, encoder: nn.Module, feature_dim: int, data: ImageData, views: ImageViews) -> None:
         super().__init__()
-        self.encoder, self.head = encoder, nn.Linear(feature_dim, n_classes)
+        self.encoder, self.head = encoder, nn.Linear(feature_dim, len(data.classes))
+        self.data, self.views = data, views
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.encoder(x))
+
+    def loss(self, idx: list[int]) -> Tensor:
+        device = self.head.weight.device
+        x = self.views(self.data.train_images[idx].to(device))
+        return F.cross_entropy(self(x), self.data.train_labels[idx].long().to(device))
 
 
 def train_supervised(
@@ -161,20 +182,16 @@ def train_supervised(
     lr: float,
     seed: int = 0,
     device: torch.device | str = "cpu",
+    progress: bool = True,
 ) -> nn.Module:
     """The supervised reference: train ``encoder`` + a linear layer with cross-entropy on the
     training labels (one augmented view per image), and return the encoder."""
     generator = seed_everything(seed)
-    model = _Classifier(encoder, feature_dim, len(data.classes)).to(device)
-    order_source = torch.arange(len(data.train_images))
-
-    def loss_fn(m: nn.Module, idx: Tensor) -> Tensor:
-        x = views(data.train_images[idx].to(device))
-        return F.cross_entropy(m(x), data.train_labels[idx].long().to(device))
-
-    optimizer = adam(model.parameters(), lr=lr)
-    fit(model, loss_fn, _batches(order_source, min(batch_size, len(order_source)), generator), optimizer, epochs,
-        device=device, progress=False)
+    model = Supervised(encoder, feature_dim, data, views).to(device)
+    n = len(data.train_images)
+    batches = Batches(n, min(batch_size, n), generator=generator)
+    train(model, batches, adam(model.parameters(), lr=lr), epochs=epochs, device=device, progress=progress,
+          desc="supervised")
     return model.encoder
 
 

@@ -25,12 +25,13 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import _as_matrix, _distinct, spearman
 from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
-from ..train import History, adam, fit
+from ..train import Batches, History, adam, linear_schedule, train
 
 __all__ = [
     "duplicate_mask",
     "unsup_loss",
     "pair_loss",
+    "SimCSE",
     "sts_dev_evaluator",
     "train_simcse",
     "declutr_spans",
@@ -113,37 +114,68 @@ def sts_dev_evaluator(
     return evaluate
 
 
-def _batches(data: Sequence[str] | dict[str, Sequence[str]], batch_size: int, seed: int) -> Callable[[], Iterator[Batch]]:
-    """A fresh shuffled pass over ``data`` per call, full batches only (the loss needs negatives)."""
-    n = len(data) if not isinstance(data, dict) else len(next(iter(data.values())))
-    if n < batch_size:
-        raise ValueError(f"batch_size ({batch_size}) is larger than the data ({n} examples)")
-    rng = np.random.default_rng(seed)
+class SimCSE(nn.Module):
+    """SimCSE as a method: ``encoder``, ``temperature`` and the batch loss.
 
-    def epoch() -> Iterator[Batch]:
-        order = rng.permutation(n)
-        for start in range(0, n - batch_size + 1, batch_size):
-            idx = order[start : start + batch_size]
-            if isinstance(data, dict):
-                yield {k: [v[i] for i in idx] for k, v in data.items()}
-            else:
-                yield [data[i] for i in idx]
+    ``loss(batch)``: a list of sentences is unsupervised SimCSE (:func:`unsup_loss`, two
+    dropout views; ``mask_duplicates`` leaves a repeated sentence out of its own denominator);
+    a dict with ``anchor``, ``positive`` (and ``negative``) lists is supervised SimCSE or
+    DeCLUTR (:func:`pair_loss`).
 
-    return epoch
+    ``chunk_size`` turns on gradient caching for the supervised batch
+    (:func:`~contrastive_tutorial.scale.cached_backward`): each column is encoded
+    ``chunk_size`` sentences at a time, so a batch of 512 triples fits a 16 GB GPU, with the
+    gradients of the full batch.
+    """
+
+    def __init__(self, encoder: TextEncoder, temperature: float = 0.05, mask_duplicates: bool = False,
+                 chunk_size: int | None = None) -> None:
+        super().__init__()
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
+        self.encoder, self.temperature = encoder, temperature
+        self.mask_duplicates, self.chunk_size = mask_duplicates, chunk_size
+
+    def loss(self, batch: Batch) -> Tensor:
+        if isinstance(batch, dict):
+            return pair_loss(self.encoder, batch, self.temperature)
+        return unsup_loss(self.encoder, batch, self.temperature, self.mask_duplicates)
+
+    def cached_loss(self, batch: dict[str, list[str]], scale: float = 1.0) -> Tensor:
+        """Backpropagate ``scale`` times the supervised loss chunk by chunk; return the loss, detached."""
+        from ..scale import cached_backward
+
+        columns = [batch[c] for c in ("anchor", "positive", "negative") if c in batch]
+
+        def loss_of(*parts: Tensor) -> Tensor:
+            hard = parts[2] if len(parts) == 3 else None
+            return scale * simcse_loss(parts[0], parts[1], self.temperature, hard_negatives=hard)
+
+        loss = cached_backward(self.encoder, [self.encoder.tokenize(c) for c in columns], loss_of, self.chunk_size)
+        return loss / scale
 
 
-def _limited(batches: Callable[[], Iterator[Batch]], max_steps: int) -> Callable[[], Iterator[Batch]]:
-    """Stop after ``max_steps`` batches in all (over all epochs)."""
-    taken = {"n": 0}
+class _CachedSimCSE(SimCSE):
+    """:class:`SimCSE` whose supervised batches backpropagate through gradient caching (``backward``)."""
 
-    def epoch() -> Iterator[Batch]:
-        for batch in batches():
-            if taken["n"] >= max_steps:
-                return
-            taken["n"] += 1
-            yield batch
+    def backward(self, batch: Batch, scale: float = 1.0) -> Tensor:
+        if not isinstance(batch, dict):
+            loss = self.loss(batch)
+            (scale * loss).backward()
+            return loss.detach()
+        return self.cached_loss(batch, scale)
 
-    return epoch
+
+def _text_batches(data: list[str] | dict[str, list[str]], batch_size: int, seed: int,
+                  keys: Sequence[str] | None = None) -> Batches:
+    """Shuffled full batches of sentences, or of rows of a dict of columns (the loss needs negatives)."""
+    if isinstance(data, dict):
+        n = len(data["anchor"])
+        collate = lambda idx: {k: [v[i] for i in idx] for k, v in data.items()}  # noqa: E731
+    else:
+        n = len(data)
+        collate = lambda idx: [data[i] for i in idx]  # noqa: E731
+    return Batches(n, batch_size, seed=seed, keys=keys, collate=collate)
 
 
 def train_simcse(
@@ -156,12 +188,16 @@ def train_simcse(
     epochs: int = 1,
     max_steps: int | None = None,
     mask_duplicates: bool = False,
+    no_duplicates: bool = False,
+    chunk_size: int | None = None,
+    clip_grad_norm: float | None = None,
     evaluate: Callable[[TextEncoder], dict[str, float]] | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    amp: bool | None = None,
+    amp: bool | str | None = None,
     progress: bool = True,
-    loss: Callable[[TextEncoder, list[str]], Tensor] | None = None,
+    checkpoint: str | None = None,
+    method: nn.Module | None = None,
 ) -> History:
     """Train ``encoder`` with SimCSE's loss; return the history.
 
@@ -169,13 +205,17 @@ def train_simcse(
     mapping with ``anchor`` and ``positive`` lists and optionally ``negative`` (supervised
     SimCSE with hard negatives; also DeCLUTR's span pairs). AdamW with a learning rate that
     decays linearly to zero and no warm-up, as the official code (Hugging Face's Trainer
-    defaults). With ``evaluate`` (e.g. :func:`sts_dev_evaluator`) the model is evaluated
-    every ``eval_every`` steps and the best ``dev_spearman`` checkpoint is restored.
-    ``max_steps`` caps the number of steps (the quick profile's short runs). ``loss(encoder,
-    sentences)`` replaces the unsupervised batch loss (e.g. USCAL's) with the same schedule.
+    defaults; its default gradient clipping at norm 1.0 is ``clip_grad_norm=1.0``). With
+    ``evaluate`` (e.g. :func:`sts_dev_evaluator`) the model is evaluated every ``eval_every``
+    steps and the best ``dev_spearman`` checkpoint is restored. ``max_steps`` caps the number
+    of steps (the quick profile's short runs). ``no_duplicates`` draws batches in which no
+    sentence (no anchor) occurs twice; ``chunk_size`` turns on gradient caching
+    (:class:`SimCSE`). ``method`` replaces :class:`SimCSE` (e.g. USCAL's,
+    :class:`~contrastive_tutorial.methods.adversarial.USCAL`) with the same schedule; it owns
+    its temperature. ``checkpoint``: see :func:`~contrastive_tutorial.train.train`.
     """
-    if loss is not None and (isinstance(data, dict) or mask_duplicates):
-        raise ValueError("loss replaces the unsupervised loss: data must be a list of sentences, without mask_duplicates")
+    if method is not None and (isinstance(data, dict) or mask_duplicates or chunk_size):
+        raise ValueError("method replaces SimCSE: data must be a list of sentences, without mask_duplicates or chunk_size")
     if isinstance(data, dict):
         if not {"anchor", "positive"} <= set(data):
             raise ValueError(f"data must have 'anchor' and 'positive' columns, got {sorted(data)}")
@@ -187,38 +227,30 @@ def train_simcse(
             raise ValueError("mask_duplicates applies to unsupervised data (a list of sentences)")
     else:
         data = list(data)
-    batches = _batches(data, batch_size, seed)
-    n = len(data) if not isinstance(data, dict) else len(data["anchor"])
-    total = epochs * (n // batch_size)
-    if max_steps is not None:
-        if max_steps < 1:
-            raise ValueError(f"max_steps must be >= 1, got {max_steps}")
-        total = min(total, max_steps)
-        batches = _limited(batches, max_steps)
-        epochs = math.ceil(total / (n // batch_size))
+    if max_steps is not None and max_steps < 1:
+        raise ValueError(f"max_steps must be >= 1, got {max_steps}")
+    keys = (data["anchor"] if isinstance(data, dict) else data) if no_duplicates else None
+    batches = _text_batches(data, batch_size, seed, keys)
+    total = epochs * len(batches) if max_steps is None else min(epochs * len(batches), max_steps)
     torch.manual_seed(seed)  # the dropout masks
-
-    def loss_fn(model: TextEncoder, batch: Batch) -> Tensor:
-        if loss is not None:
-            return loss(model, batch)
-        if isinstance(batch, dict):
-            return pair_loss(model, batch, temperature)
-        return unsup_loss(model, batch, temperature, mask_duplicates)
-
+    if method is None:
+        method = (_CachedSimCSE if chunk_size else SimCSE)(encoder, temperature, mask_duplicates, chunk_size)
     optimizer = adam(encoder.parameters(), lr=lr)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1 - step / total))
-    return fit(
-        encoder,
-        loss_fn,
+    return train(
+        method,
         batches,
         optimizer,
-        epochs,
+        epochs=epochs,
+        steps=max_steps,
+        scheduler=linear_schedule(optimizer, total),
         amp=amp,
-        scheduler=scheduler,
-        evaluate=evaluate,
+        clip_grad_norm=clip_grad_norm,
+        evaluate=(lambda: evaluate(encoder)) if evaluate is not None else None,
         eval_every=eval_every,
-        keep_best="dev_spearman" if evaluate is not None else None,
+        keep="best:dev_spearman" if evaluate is not None else "last",
+        checkpoint=checkpoint,
         progress=progress,
+        desc=type(method).__name__,
     )
 
 
@@ -275,7 +307,7 @@ def declutr_pairs(
 # --------------------------------------------------------------------------- contrastive tension
 def contrastive_tension_batches(
     sentences: Sequence[str], batch_size: int = 16, negatives_per_positive: int = 7, seed: int = 0
-) -> Callable[[], Iterator[tuple[list[str], list[str], Tensor]]]:
+) -> Batches:
     """Batches of ``(first, second, labels)``: each group of ``1 + negatives_per_positive`` pairs
     holds one positive (a sentence with itself, label 1) and random different sentences (label 0)."""
     group = negatives_per_positive + 1
@@ -284,24 +316,22 @@ def contrastive_tension_batches(
     if len(sentences) < 2:
         raise ValueError("contrastive tension needs at least 2 sentences")
     sentences = list(sentences)
-    rng = np.random.default_rng(seed)
 
-    def epoch():
-        order = rng.permutation(len(sentences))
-        for start in range(0, len(order) - batch_size + 1, batch_size):
-            first, second, labels = [], [], []
-            for k, i in enumerate(order[start : start + batch_size]):
-                first.append(sentences[i])
-                if k % group == 0:
-                    second.append(sentences[i])
-                    labels.append(1.0)
-                else:
-                    j = int(rng.integers(len(sentences) - 1))
-                    second.append(sentences[j + (j >= i)])  # any sentence but i
-                    labels.append(0.0)
-            yield first, second, torch.tensor(labels)
+    def collate(idx: list[int]) -> tuple[list[str], list[str], Tensor]:
+        first, second, labels = [], [], []
+        for k, i in enumerate(idx):
+            first.append(sentences[i])
+            if k % group == 0:
+                second.append(sentences[i])
+                labels.append(1.0)
+            else:
+                j = int(batches.generator.integers(len(sentences) - 1))
+                second.append(sentences[j + (j >= i)])  # any sentence but i
+                labels.append(0.0)
+        return first, second, torch.tensor(labels)
 
-    return epoch
+    batches = Batches(len(sentences), batch_size, seed=seed, collate=collate)
+    return batches
 
 
 class ContrastiveTension(nn.Module):
@@ -340,17 +370,16 @@ def train_contrastive_tension(
     """
     model = ContrastiveTension(encoder)
     batches = contrastive_tension_batches(sentences, batch_size, negatives_per_positive, seed)
-    if max_steps is not None:
-        batches = _limited(batches, max_steps)
     torch.manual_seed(seed)
     optimizer = adam(model.parameters(), lr=lr)
-    return fit(
+    return train(
         model,
-        lambda m, batch: m.loss(*batch),
         batches,
         optimizer,
-        1,
-        evaluate=(lambda m: evaluate(m.second)) if evaluate is not None else None,
+        epochs=1,
+        steps=max_steps,
+        evaluate=(lambda: evaluate(encoder)) if evaluate is not None else None,
         eval_every=eval_every,
         progress=progress,
+        desc="contrastive tension",
     )
