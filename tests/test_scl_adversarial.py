@@ -208,20 +208,22 @@ def test_fine_tune_draws_the_shots_flips_labels_and_leaves_the_base_alone(classi
 
 
 def test_train_scal_and_uscal_run_and_check_arguments(classifier):
-    from contrastive_tutorial.methods.adversarial import train_scal, train_uscal
+    from contrastive_tutorial.methods.adversarial import SCAL, USCAL, train_scal, train_uscal
     from contrastive_tutorial.methods.simcse import train_simcse
 
     history = train_scal(classifier, SENTENCES, [0, 1, 0, 1, 0, 1], epsilon=0.5, epochs=2, batch_size=3, lr=1e-3)
     assert len(history) == 2 and all(math.isfinite(loss) for loss in history["loss"])
     with pytest.raises(ValueError, match="lambd"):
-        train_classifier(classifier, SENTENCES, [0, 1] * 3, lambd=0.5, epochs=1, objective=lambda m, s, y: 0)
+        train_classifier(classifier, SENTENCES, [0, 1] * 3, lambd=0.5, epochs=1, method=SCAL(classifier, 0.5))
     encoder = classifier.encoder
     history = train_uscal(encoder, SENTENCES * 2, epsilon=0.5, alpha=0.5, batch_size=4, max_steps=2, progress=False)
     assert all(math.isfinite(loss) for loss in history["loss"])
     with pytest.raises(ValueError, match="alpha"):
         train_uscal(encoder, SENTENCES, epsilon=0.1, alpha=1.5, max_steps=1)
     with pytest.raises(ValueError, match="list of sentences"):
-        train_simcse(encoder, {"anchor": SENTENCES, "positive": SENTENCES}, loss=lambda m, s: 0)
+        train_simcse(encoder, {"anchor": SENTENCES, "positive": SENTENCES}, method=USCAL(encoder, 0.5))
+    with pytest.raises(TypeError, match="sets the method"):
+        train_uscal(encoder, SENTENCES, epsilon=0.1, method=USCAL(encoder, 0.5))
 
 
 def test_adversarial_positives_are_harder_and_the_mode_is_restored(classifier):

@@ -210,8 +210,8 @@ def train_uscal(
 ) -> History:
     """Train ``encoder`` with :class:`USCAL`, on SimCSE's schedule; ``train_kwargs`` go to
     :func:`~contrastive_tutorial.methods.simcse.train_simcse` (batch_size, lr, max_steps, evaluate, ...)."""
-    if "temperature" in train_kwargs or "method" in train_kwargs:
-        raise TypeError("train_uscal sets the method and its temperature itself")
+    if "method" in train_kwargs:
+        raise TypeError("train_uscal sets the method itself (USCAL, which owns the temperature)")
     return train_simcse(encoder, sentences, method=USCAL(encoder, epsilon, alpha, temperature, steps), **train_kwargs)
 
 

@@ -228,7 +228,7 @@ def evaluate_clustering(model: SCCL, texts: Sequence[str], labels: Sequence[int]
 
 # --------------------------------------------------------------------------- training
 class SCCLObjective(nn.Module):
-    """SCCL's training objective as a method: ``model`` (an :class:`SCCL`), the ``texts`` it
+    r"""SCCL's training objective as a method: ``model`` (an :class:`SCCL`), the ``texts`` it
     clusters, their optional explicit ``views``, ``objective``, :math:`\eta` and the
     temperature; a batch is a list of indices into ``texts``."""
 
