@@ -10,7 +10,7 @@ import warnings
 # tqdm.auto's hint to install them, raised when datasets/transformers import it, is noise.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-from . import data, encoders, evaluate, losses, train, views
+from . import data, encoders, evaluate, losses, runs, train, views
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 
 __version__ = "0.1.0"
@@ -23,6 +23,7 @@ __all__ = [
     "evaluate",
     "losses",
     "profile",
+    "runs",
     "seed_everything",
     "train",
     "views",

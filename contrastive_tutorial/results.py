@@ -67,10 +67,14 @@ _ENV = "CT_RESULTS_DIR"
 
 
 def results_dir() -> Path:
-    """Where records go: ``$CT_RESULTS_DIR``; else ``_build/results`` of the book around the
-    working directory (the folder holding ``_config.yml``); else ``~/.cache/contrastive_tutorial/results``."""
+    """Where records go: ``$CT_RESULTS_DIR``; else ``results`` in the run store ``$CT_RUNS_DIR``
+    (:mod:`~contrastive_tutorial.runs`), beside the runs they come from; else ``_build/results``
+    of the book around the working directory (the folder holding ``_config.yml``); else
+    ``~/.cache/contrastive_tutorial/results``."""
     if os.environ.get(_ENV):
         return Path(os.environ[_ENV])
+    if os.environ.get("CT_RUNS_DIR"):
+        return Path(os.environ["CT_RUNS_DIR"]) / "results"
     for folder in (Path.cwd(), *Path.cwd().parents):
         if (folder / "_config.yml").exists() and (folder / "_toc.yml").exists():
             return folder / "_build" / "results"

@@ -288,9 +288,10 @@ def _in_notebook() -> bool:
 
 class Progress:
     """A progress bar with a total and an ETA: a widget in Jupyter when ipywidgets is installed
-    (Colab), text otherwise (the book's static pages), refreshed at most every ``mininterval`` s."""
+    (Colab), text otherwise (the book's static pages), refreshed at most every ``mininterval`` s
+    and shown only once ``delay`` seconds have passed (so that short runs stay quiet)."""
 
-    def __init__(self, total: int | None, desc: str = "steps", mininterval: float = 10.0) -> None:
+    def __init__(self, total: int | None, desc: str = "steps", mininterval: float = 10.0, delay: float = 0.0) -> None:
         bar = None
         if _in_notebook():
             try:
@@ -301,9 +302,9 @@ class Progress:
         if bar is None:
             from tqdm import tqdm as bar
 
-            self._bar = bar(total=total, desc=desc, mininterval=mininterval, file=sys.stdout, ncols=80)
+            self._bar = bar(total=total, desc=desc, mininterval=mininterval, delay=delay, file=sys.stdout, ncols=80)
         else:
-            self._bar = bar(total=total, desc=desc, mininterval=mininterval)
+            self._bar = bar(total=total, desc=desc, mininterval=mininterval, delay=delay)
 
     def update(self, n: int = 1, **postfix: str) -> None:
         if postfix:
@@ -389,7 +390,7 @@ def train(
     generators: Sequence[Generator] = (),
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: float = 300.0,
-    progress: bool = True,
+    progress: bool | None = None,
     desc: str = "steps",
 ) -> History:
     """Train ``method`` and return its history: the one loop of the book.
@@ -417,12 +418,16 @@ def train(
         generators: random generators the batches or views draw from (besides Python's,
             NumPy's and torch's global ones), saved in checkpoints.
         checkpoint: a file to save the whole training state to every ``checkpoint_every``
-            seconds and at the end; when it exists at the start, training resumes from it
-            (a finished run returns its history without training). With :class:`Batches`, a
+            seconds; when it exists at the start, training resumes from it. At the end it
+            keeps the final weights (after ``keep``) and the history only, and a finished
+            run returns them without training (:func:`~contrastive_tutorial.runs.checkpoint`
+            names the file in the run store). With :class:`Batches`, a
             resumed run draws the same batches and gets the same losses and weights as an
             uninterrupted one.
         progress: a bar over steps with a total and an ETA, and the expected duration printed
-            after the first steps. Short inner runs (sweeps, tests) pass ``False``.
+            after the first steps. ``None`` (the default) shows both only for runs that last:
+            the bar appears after 10 s, the estimate when more than 30 s remain. ``True``
+            shows them at once, ``False`` never (sweeps, tests).
 
     Each record holds ``epoch``, ``step`` (optimiser steps so far), the mean ``loss`` since
     the previous record (NaN at step 0), ``seconds`` of training since the previous record,
@@ -463,9 +468,9 @@ def train(
     state = {"step": 0, "epoch": 1, "in_epoch": 0, "total": 0.0, "count": 0, "seconds": 0.0}
     path = Path(checkpoint) if checkpoint is not None else None
 
-    def snapshot(finished: bool) -> None:
+    def snapshot() -> None:
         _save(path, {
-            "finished": finished, "state": dict(state), "history": list(history), "best": best,
+            "finished": False, "state": dict(state), "history": list(history), "best": best,
             "method": method.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "scaler": scaler.state_dict() if scaler is not None else None,
@@ -477,6 +482,9 @@ def train(
     if path is not None and path.exists():
         resumed = torch.load(path, map_location=device, weights_only=False)
         method.load_state_dict(resumed["method"])
+        if resumed["finished"]:  # a finished run: its final weights and history, no training
+            history.extend(resumed["history"])
+            return history
         optimizer.load_state_dict(resumed["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(resumed["scheduler"])
@@ -489,10 +497,6 @@ def train(
         for g, s in zip(generators, resumed["generators"], strict=True):
             _set_state(g, s)
         batches.load_state_dict(resumed["batches"])
-        if resumed["finished"]:
-            if best["state"] is not None:
-                method.load_state_dict(best["state"])
-            return history
 
     def record(extra: dict[str, float]) -> None:
         mean_loss = state["total"] / state["count"] if state["count"] else float("nan")
@@ -542,13 +546,14 @@ def train(
             after()
         return value
 
-    bar = Progress(total, desc) if progress else None
+    bar = Progress(total, desc, delay=0.0 if progress else 10.0) if progress is not False else None
+    quiet_below = 0.0 if progress else 30.0  # seconds left under which the estimate is not worth printing
     if bar is not None and state["step"]:
         bar.update(state["step"])
     if resumed is None and eval_every is not None:
         record({})
     last_save = time.perf_counter()
-    timed = {"start": time.perf_counter(), "done": False}
+    timed = {"start": time.perf_counter(), "from": state["step"], "done": False}
     done = steps is not None and state["step"] >= steps
     while not done and (epochs is None or state["epoch"] <= epochs):
         start = time.perf_counter()
@@ -566,8 +571,9 @@ def train(
             if bar is not None:
                 bar.update(1, loss=f"{value:.3f}")
                 if not timed["done"] and total and time.perf_counter() - timed["start"] > 5:
-                    rate = (time.perf_counter() - timed["start"]) / state["step"]
-                    bar.write(f"{desc}: about {_duration(rate * (total - state['step']))} to go for {total} steps")
+                    left = (time.perf_counter() - timed["start"]) / (state["step"] - timed["from"]) * (total - state["step"])
+                    if left > quiet_below:
+                        bar.write(f"{desc}: about {_duration(left)} to go for {total} steps")
                     timed["done"] = True
             if eval_every is not None and state["step"] % eval_every == 0:
                 state["seconds"] += time.perf_counter() - start
@@ -575,7 +581,7 @@ def train(
                 start = time.perf_counter()
             if path is not None and time.perf_counter() - last_save > checkpoint_every:
                 state["seconds"] += time.perf_counter() - start
-                snapshot(finished=False)
+                snapshot()
                 start = last_save = time.perf_counter()
             if steps is not None and state["step"] >= steps:
                 done = True
@@ -591,9 +597,8 @@ def train(
         state.update(epoch=state["epoch"] + 1, in_epoch=0)
     if bar is not None:
         bar.close()
-    state["epoch"] -= 1
-    if path is not None:
-        snapshot(finished=True)
     if best["state"] is not None:
         method.load_state_dict(best["state"])
+    if path is not None:  # what a rerun needs: the weights kept and the history
+        _save(path, {"finished": True, "history": list(history), "method": method.state_dict()})
     return history

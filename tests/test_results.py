@@ -55,8 +55,40 @@ def test_table_has_every_chapter_with_its_paper_and_measures(results_dir):
 
 def test_results_dir_is_found_from_inside_the_book(tmp_path, monkeypatch):
     monkeypatch.delenv("CT_RESULTS_DIR", raising=False)
+    monkeypatch.delenv("CT_RUNS_DIR", raising=False)
     (tmp_path / "_config.yml").write_text("")
     (tmp_path / "_toc.yml").write_text("")
     (tmp_path / "book").mkdir()
     monkeypatch.chdir(tmp_path / "book")
     assert results.results_dir() == tmp_path / "_build" / "results"
+
+
+def test_records_go_beside_the_run_store(tmp_path, monkeypatch):
+    monkeypatch.delenv("CT_RESULTS_DIR", raising=False)
+    monkeypatch.setenv("CT_RUNS_DIR", str(tmp_path / "runs"))
+    assert results.results_dir() == tmp_path / "runs" / "results"
+
+
+def test_run_store_keys_runs_by_chapter_profile_name_and_settings(tmp_path, monkeypatch):
+    from contrastive_tutorial import runs
+
+    monkeypatch.delenv("CT_RUNS_DIR", raising=False)
+    monkeypatch.setattr(runs, "DRIVE", tmp_path / "no-drive")
+    P = ct.profile("simcse")
+    assert runs.checkpoint(P, "unsup") is None  # the quick profile keeps no runs by default
+    monkeypatch.setenv("CT_RUNS_DIR", str(tmp_path))
+    path = runs.checkpoint(P, "unsup", {"seed": 0})
+    assert path.parent == tmp_path / "simcse" / P.name and path.name.startswith("unsup-") and path.suffix == ".pt"
+    assert runs.checkpoint(P, "unsup", {"seed": 0}) == path  # the same run, the same file
+    assert runs.checkpoint(P, "unsup", {"seed": 1}) != path  # another setting, another run
+    assert runs.checkpoint(P, "sup", {"seed": 0}) != path
+    monkeypatch.delenv("CT_RUNS_DIR")
+    (tmp_path / "drive").mkdir()
+    monkeypatch.setattr(runs, "DRIVE", tmp_path / "drive")
+    assert runs.runs_dir("quick") == tmp_path / "drive" / "contrastive-tutorial-runs"  # Colab with Drive
+    monkeypatch.setattr(runs, "DRIVE", tmp_path / "no-drive")
+    assert runs.runs_dir("full").name == "runs"
+    with pytest.raises(ValueError, match="name"):
+        runs.checkpoint(P, "a b")
+    with pytest.raises(TypeError, match="Profile"):
+        runs.checkpoint("simcse", "unsup")

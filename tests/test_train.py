@@ -133,10 +133,14 @@ def test_progress_shows_a_total_and_the_expected_duration(capsys, monkeypatch):
     clock = iter(range(0, 10_000, 3))  # every call to the clock moves it 3 s on
     monkeypatch.setattr(T.time, "perf_counter", lambda: float(next(clock)))
     method = Climb()
-    train(method, [torch.ones(())] * 20, torch.optim.SGD(method.parameters(), lr=0.01), epochs=1, desc="climb")
+    train(method, [torch.ones(())] * 20, torch.optim.SGD(method.parameters(), lr=0.01), epochs=1, desc="climb",
+          progress=True)
     out = capsys.readouterr().out
     assert "climb: about" in out and "to go for 20 steps" in out
     assert "/20" in out  # the bar knows its total, so it shows an ETA
+    monkeypatch.undo()
+    train(method, [torch.ones(())] * 20, torch.optim.SGD(method.parameters(), lr=0.01), epochs=1, desc="climb")
+    assert capsys.readouterr().out == ""  # by default a run of a few milliseconds stays quiet
 
 
 # ----------------------------------------------------------------- precision
@@ -347,6 +351,7 @@ def test_an_interrupted_run_resumes_to_the_same_losses_and_weights(tmp_path):
         _noisy_run(tmp_path / "resumed", stop_at=7)  # in the middle of the second epoch
     saved = torch.load(tmp_path / "resumed" / "run.pt", weights_only=False)
     assert saved["state"]["step"] == 7 and not saved["finished"]
+    assert "optimizer" in saved and "rng" in saved and "batches" in saved
     resumed, history = _noisy_run(tmp_path / "resumed")
     assert [r["loss"] for r in history] == [r["loss"] for r in ref_history]
     for a, b in zip(resumed.state_dict().values(), reference.state_dict().values()):

@@ -265,7 +265,7 @@ def train_prompt_contrast(
     seed: int = 0,
     amp: bool | str | None = None,
     clip_grad_norm: float | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     checkpoint: str | None = None,
 ) -> History:
     """Train with :class:`TemplateContrast` (both templates denoised during training).

@@ -265,7 +265,7 @@ def train_sccl(
     eval_every: int | None = None,
     seed: int = 0,
     amp: bool | str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     checkpoint: str | None = None,
 ) -> History:
     """Train ``model`` for ``steps`` batches of ``texts`` with the SCCL objective; return the history.

@@ -131,7 +131,7 @@ def train_classifier(
     lr: float = 2e-5,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: bool = True,
+    progress: bool | None = None,
     method: nn.Module | None = None,
 ) -> History:
     """Fine-tune ``classifier`` (all weights) with :class:`SCLFineTune`; AdamW, shuffled batches

@@ -103,7 +103,7 @@ def train_views(
     seed: int = 0,
     weight_decay: float = 0.0,
     device: torch.device | str = "cpu",
-    progress: bool = True,
+    progress: bool | None = None,
     checkpoint: str | None = None,
 ) -> History:
     """Train any two-view ``method`` on the training images (labels unused) with Adam.
@@ -137,7 +137,7 @@ def train_simclr(
     negatives: bool = True,
     hidden_dim: int | None = None,
     device: torch.device | str = "cpu",
-    progress: bool = True,
+    progress: bool | None = None,
     checkpoint: str | None = None,
 ) -> tuple[SimCLR, History]:
     """Train SimCLR (a :class:`SmallCNN` unless ``encoder`` is given) with NT-Xent at ``temperature``.
@@ -182,7 +182,7 @@ def train_supervised(
     lr: float,
     seed: int = 0,
     device: torch.device | str = "cpu",
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> nn.Module:
     """The supervised reference: train ``encoder`` + a linear layer with cross-entropy on the
     training labels (one augmented view per image), and return the encoder."""

@@ -195,7 +195,7 @@ def train_simcse(
     eval_every: int | None = None,
     seed: int = 0,
     amp: bool | str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
     checkpoint: str | None = None,
     method: nn.Module | None = None,
 ) -> History:
@@ -361,7 +361,7 @@ def train_contrastive_tension(
     evaluate: Callable[[TextEncoder], dict[str, float]] | None = None,
     eval_every: int | None = None,
     seed: int = 0,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> History:
     """Contrastive tension on unlabelled sentences; ``encoder`` is trained in place.
 
