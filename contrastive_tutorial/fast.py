@@ -33,6 +33,7 @@ from torch import Tensor
 
 from .losses import simcse_loss
 from .train import adam, precision
+from .views.text import doubled
 
 __all__ = ["fixed_length_batch", "fast_adamw", "CapturedStep", "attention_kernel", "simcse_step"]
 
@@ -197,10 +198,8 @@ def simcse_step(encoder, optimizer: torch.optim.Optimizer, temperature: float = 
     scaler = prec.scaler()
 
     def loss_fn(input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        doubled = {"input_ids": torch.cat([input_ids, input_ids]),
-                   "attention_mask": torch.cat([attention_mask, attention_mask])}
         with prec.autocast(), kernel():
-            z1, z2 = encoder(doubled).chunk(2)
+            z1, z2 = encoder(doubled({"input_ids": input_ids, "attention_mask": attention_mask})).chunk(2)
         return simcse_loss(z1, z2, temperature)
 
     return CapturedStep(torch.compile(loss_fn) if compile else loss_fn, optimizer, cuda_graph=cuda_graph,

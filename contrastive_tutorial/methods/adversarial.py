@@ -26,7 +26,7 @@ Chapter "Adversarial contrastive learning".
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -35,51 +35,12 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..losses import simcse_loss
 from ..train import History, eval_mode
+from ..views.text import adversarial_delta, normalise_per_example
 from .scl import TextClassifier, train_classifier
 from .simcse import train_simcse
 
 __all__ = ["normalise_per_example", "adversarial_delta", "encode_embeddings", "scal_loss", "uscal_loss",
            "SCAL", "USCAL", "train_scal", "train_uscal", "positive_cosines", "adversarial_accuracy"]
-
-
-def normalise_per_example(g: Tensor, eps: float = 1e-12) -> Tensor:
-    """``g / ||g||_2`` with the norm over every dimension but the first (one norm per example)."""
-    norms = g.flatten(1).norm(dim=1).clamp_min(eps)
-    return g / norms.view(-1, *([1] * (g.dim() - 1)))
-
-
-def adversarial_delta(
-    loss_of: Callable[[Tensor], Tensor],
-    embeddings: Tensor,
-    epsilon: float,
-    steps: int = 1,
-    step_size: float | None = None,
-) -> Tensor:
-    """A perturbation of ``embeddings`` (``(B, T, D)``) of L2 norm at most ``epsilon`` per example that increases ``loss_of``.
-
-    ``loss_of(embeddings + delta)`` must return a scalar. One step (the default) is FGM:
-    :math:`\\delta = \\epsilon\\, g/\\lVert g\\rVert`. With ``steps = k`` it is PGD:
-    :math:`\\delta \\leftarrow \\Pi_{\\epsilon}(\\delta + \\eta\\, g/\\lVert g\\rVert)` from
-    :math:`\\delta = 0`, step size :math:`\\eta` (default :math:`2\\epsilon / k`), each step projected
-    back onto the ball. Returned detached: the model is not trained through it.
-    """
-    if epsilon < 0:
-        raise ValueError(f"epsilon must be >= 0, got {epsilon}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
-    if embeddings.dim() != 3:
-        raise ValueError(f"embeddings must have shape (B, T, D), got {tuple(embeddings.shape)}")
-    step_size = epsilon if steps == 1 else (step_size or 2 * epsilon / steps)
-    base = embeddings.detach()
-    delta = torch.zeros_like(base)
-    for _ in range(steps):
-        delta.requires_grad_(True)
-        (grad,) = torch.autograd.grad(loss_of(base + delta), delta)
-        with torch.no_grad():
-            delta = delta + step_size * normalise_per_example(grad)
-            norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
-            delta = delta * (epsilon / norms).clamp(max=1.0).view(-1, 1, 1)
-    return delta.detach()
 
 
 def encode_embeddings(encoder: TextEncoder, embeddings: Tensor, attention_mask: Tensor) -> Tensor:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import string
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -31,6 +30,7 @@ from torch import Tensor, nn
 from ..losses import simcse_loss
 from ..encoders import map_by_length
 from ..train import History, adam, eval_mode, linear_schedule, train
+from ..views.text import MASK, SENTENCE, Template  # noqa: F401 (re-exported: the template syntax)
 
 __all__ = [
     "Template",
@@ -44,50 +44,6 @@ __all__ = [
     "static_token_average",
 ]
 
-SENTENCE, MASK = "[X]", "[MASK]"
-
-
-@dataclass(frozen=True)
-class Template:
-    """A prompt template with one sentence slot ``[X]`` and one ``[MASK]``, tokenised once.
-
-    ``prefix`` and ``suffix`` are the token ids before and after the sentence (without
-    [CLS]/[SEP]); exactly one of them holds the tokenizer's mask id.
-    """
-
-    text: str
-    prefix: tuple[int, ...]
-    suffix: tuple[int, ...]
-    mask_id: int
-
-    @classmethod
-    def parse(cls, text: str, tokenizer) -> "Template":
-        if text.count(SENTENCE) != 1:
-            raise ValueError(f"template must contain the sentence slot {SENTENCE} exactly once, got {text!r}")
-        if text.count(MASK) != 1:
-            raise ValueError(f"template must contain {MASK} exactly once, got {text!r}")
-        if tokenizer.mask_token_id is None:
-            raise ValueError("tokenizer has no mask token; a prompt needs one")
-        before, after = text.split(SENTENCE)
-
-        def ids(part: str) -> tuple[int, ...]:
-            part = part.replace(MASK, tokenizer.mask_token)
-            return tuple(tokenizer(part.strip(), add_special_tokens=False)["input_ids"]) if part.strip() else ()
-
-        template = cls(text, ids(before), ids(after), tokenizer.mask_token_id)
-        if (template.prefix + template.suffix).count(template.mask_id) != 1:
-            raise ValueError(f"template {text!r} must tokenise to exactly one mask token")
-        return template
-
-    @property
-    def mask_in_prefix(self) -> bool:
-        return self.mask_id in self.prefix
-
-    def mask_offset(self, sentence_length: int) -> int:
-        """Position of [MASK] in ``[CLS] prefix sentence suffix [SEP]`` for a sentence of that many tokens."""
-        if self.mask_in_prefix:
-            return 1 + self.prefix.index(self.mask_id)
-        return 1 + len(self.prefix) + sentence_length + self.suffix.index(self.mask_id)
 
 
 class PromptEncoder(nn.Module):

@@ -23,7 +23,6 @@ Taught in the chapter "SCCL: clustering with contrastive learning".
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -33,7 +32,8 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import clustering_accuracy, kmeans, nmi
 from ..losses import cluster_kl_loss, nt_xent, student_t_assignment
-from ..train import Batches, History, adam, eval_mode, train
+from ..train import Batches, History, adam, train
+from ..views.text import contextual_substitution, word_deletion
 
 __all__ = [
     "OBJECTIVES",
@@ -140,69 +140,7 @@ class SCCL(nn.Module):
 
 
 # --------------------------------------------------------------------------- augmentation
-def word_deletion(texts: Sequence[str], p: float = 0.2, seed: int = 0) -> list[str]:
-    """Delete each word with probability ``p`` (at least one word is kept): an offline augmentation.
-
-    The SCCL paper's augmentations substitute words with a masked language model
-    (:func:`contextual_substitution`); a model without an MLM head, such as the quick
-    profile's MiniLM, cannot, and deletion is the documented offline stand-in.
-    """
-    if not 0 <= p < 1:
-        raise ValueError(f"p must lie in [0, 1), got {p}")
-    rng = random.Random(seed)
-    out = []
-    for text in texts:
-        words = text.split()
-        kept = [w for w in words if rng.random() >= p]
-        out.append(" ".join(kept) if kept else (rng.choice(words) if words else text))
-    return out
-
-
-def _whole_word(token: str, original: str) -> bool:
-    """A usable substitute: a whole word (not a ``##`` continuation piece) other than the original."""
-    token = token.strip()
-    return bool(token) and not token.startswith("##") and token.lower() != original.lower()
-
-
-@torch.no_grad()
-def contextual_substitution(
-    texts: Sequence[str], mlm: nn.Module, tokenizer, fraction: float = 0.2, top_k: int = 10, seed: int = 0, batch_size: int = 64
-) -> list[str]:
-    """Replace ``fraction`` of each text's words by a masked LM's guess (the Contextual Augmenter).
-
-    The chosen words are masked together (one [MASK] per word) and each is replaced by a
-    token sampled from the model's ``top_k`` predictions that are whole words other than the
-    original (special tokens and ``##`` word pieces are skipped).
-    ``mlm`` must be a ``transformers`` model with an MLM head (``AutoModelForMaskedLM``).
-    """
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must lie in (0, 1), got {fraction}")
-    if tokenizer.mask_token_id is None:
-        raise ValueError("tokenizer has no mask token; contextual substitution needs a masked LM")
-    generator = torch.Generator().manual_seed(seed)
-    rng = random.Random(seed)
-    special = set(tokenizer.all_special_ids)
-    device = next(mlm.parameters()).device
-    out: list[str] = []
-    with eval_mode(mlm):
-        for start in range(0, len(texts), batch_size):
-            chunk = [t.split() for t in texts[start : start + batch_size]]
-            chosen = [sorted(rng.sample(range(len(w)), max(1, round(fraction * len(w))))) if w else [] for w in chunk]
-            masked = [[tokenizer.mask_token if i in set(c) else w for i, w in enumerate(ws)] for ws, c in zip(chunk, chosen)]
-            batch = tokenizer([" ".join(m) for m in masked], padding=True, truncation=True, return_tensors="pt").to(device)
-            logits = mlm(**batch).logits.float().cpu()
-            for row, (words, picks) in enumerate(zip(chunk, chosen)):
-                positions = (batch["input_ids"][row] == tokenizer.mask_token_id).nonzero().flatten().cpu()
-                words = list(words)
-                for word_index, position in zip(picks, positions.tolist()):  # truncated masks keep their word
-                    top = logits[row, position].topk(top_k + len(special) + 1).indices.tolist()
-                    candidates = [t for t in top if t not in special and _whole_word(tokenizer.decode([t]), words[word_index])]
-                    if not candidates:  # nothing usable among the top guesses: keep the word
-                        continue
-                    choice = candidates[int(torch.randint(min(top_k, len(candidates)), (1,), generator=generator))]
-                    words[word_index] = tokenizer.decode([choice]).strip()
-                out.append(" ".join(words))
-    return out
+# word_deletion and contextual_substitution live in contrastive_tutorial.views.text.
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -15,8 +15,7 @@ Taught in the chapter "SimCSE".
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from ..encoders import TextEncoder
 from ..evaluate import _as_matrix, _distinct, spearman
 from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
 from ..train import Batches, History, adam, linear_schedule, train
+from ..views.text import declutr_pairs, declutr_spans, doubled
 
 __all__ = [
     "duplicate_mask",
@@ -60,8 +60,7 @@ def duplicate_mask(sentences: Sequence[str]) -> Tensor:
 def unsup_loss(encoder: TextEncoder, sentences: Sequence[str], temperature: float, mask_duplicates: bool = False) -> Tensor:
     """Unsupervised SimCSE on one batch: two dropout views from one pass over the doubled batch."""
     batch = encoder.tokenize(sentences)
-    doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
-    z1, z2 = encoder(doubled).chunk(2)
+    z1, z2 = encoder(doubled(batch)).chunk(2)
     exclude = duplicate_mask(sentences) if mask_duplicates else None
     return simcse_loss(z1, z2, temperature, exclude=exclude)
 
@@ -255,55 +254,6 @@ def train_simcse(
 
 
 # --------------------------------------------------------------------------- DeCLUTR
-def declutr_spans(
-    n_tokens: int, min_length: int, max_length: int, rng: np.random.Generator
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    r"""Sample an anchor span and a positive span of one document, as ``(start, end)`` pairs.
-
-    Giorgi et al. (2021), section 2: with :math:`p_a \sim \mathrm{Beta}(4, 2)` and
-    :math:`p_p \sim \mathrm{Beta}(2, 4)`, the lengths are
-    :math:`\ell = \lfloor p (\ell_{max} - \ell_{min}) + \ell_{min} \rfloor`, so anchors tend
-    to be long and positives short. The anchor starts uniformly in the document; the
-    positive starts uniformly in :math:`[s_a - \ell_p, s_a + \ell_a]`, so it overlaps the
-    anchor, sits next to it, or lies inside it (clipped to the document).
-    """
-    if not 1 <= min_length <= max_length:
-        raise ValueError(f"need 1 <= min_length <= max_length, got {min_length} and {max_length}")
-    if n_tokens < max_length:
-        raise ValueError(f"the document ({n_tokens} tokens) must be at least max_length ({max_length}) long")
-    anchor_len = int(rng.beta(4, 2) * (max_length - min_length) + min_length)
-    positive_len = int(rng.beta(2, 4) * (max_length - min_length) + min_length)
-    anchor_start = int(rng.integers(0, n_tokens - anchor_len + 1))
-    low = max(0, anchor_start - positive_len)
-    high = min(n_tokens - positive_len, anchor_start + anchor_len)
-    positive_start = int(rng.integers(low, high + 1))
-    return (anchor_start, anchor_start + anchor_len), (positive_start, positive_start + positive_len)
-
-
-def declutr_pairs(
-    documents: Sequence[str], min_length: int = 8, max_length: int = 32, pairs_per_document: int = 1, seed: int = 0
-) -> dict[str, list[str]]:
-    """Anchor/positive span pairs (``{"anchor": [...], "positive": [...]}``) from documents.
-
-    Spans are counted in whitespace words; documents shorter than ``max_length`` words are
-    skipped. Train on them with :func:`train_simcse` (the other anchors' positives are the
-    negatives). DeCLUTR itself adds a masked-language-model loss, which is left out here.
-    """
-    rng = np.random.default_rng(seed)
-    pairs: dict[str, list[str]] = {"anchor": [], "positive": []}
-    for document in documents:
-        words = document.split()
-        if len(words) < max_length:
-            continue
-        for _ in range(pairs_per_document):
-            (a0, a1), (p0, p1) = declutr_spans(len(words), min_length, max_length, rng)
-            pairs["anchor"].append(" ".join(words[a0:a1]))
-            pairs["positive"].append(" ".join(words[p0:p1]))
-    if not pairs["anchor"]:
-        raise ValueError(f"no document has at least max_length ({max_length}) words")
-    return pairs
-
-
 # --------------------------------------------------------------------------- contrastive tension
 def contrastive_tension_batches(
     sentences: Sequence[str], batch_size: int = 16, negatives_per_positive: int = 7, seed: int = 0
