@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["gather_with_grad", "cached_backward"]
+__all__ = ["world", "gather_with_grad", "gathered", "gathered_objects", "shard", "average_gradients", "cached_backward"]
 
 Batch = Tensor | Mapping[str, Tensor]
 
@@ -52,6 +52,90 @@ def gather_with_grad(x: Tensor) -> Tensor:
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(x.contiguous()))
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process: ``(0, 1)`` unless ``torch.distributed`` is initialised."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def gathered(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """:func:`gather_with_grad` of each tensor; integer tensors (labels) are gathered without
+    autograd. What a method's loss calls on its embeddings so that its negatives are the global
+    batch; in one process it returns the tensors themselves."""
+    if world()[1] == 1:
+        return tensors
+    import torch.distributed as dist
+
+    out = []
+    for x in tensors:
+        if x.is_floating_point():
+            out.append(gather_with_grad(x))
+        else:
+            parts = [torch.empty_like(x) for _ in range(world()[1])]
+            dist.all_gather(parts, x.contiguous())
+            out.append(torch.cat(parts))
+    return tuple(out)
+
+
+def gathered_objects(items: list) -> list:
+    """Every process's ``items`` (e.g. a batch's sentences) concatenated in rank order; the
+    list itself in one process."""
+    if world()[1] == 1:
+        return items
+    import torch.distributed as dist
+
+    parts: list = [None] * world()[1]
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
+
+
+def shard(batch, rank: int, world_size: int):
+    """This process's rows of a global ``batch``: the ``rank``-th of ``world_size`` equal, contiguous
+    slices (so that gathering in rank order gives the global batch back). Tensors, lists, and
+    tuples or dicts of them are sliced alike."""
+    if world_size == 1:
+        return batch
+    if isinstance(batch, tuple):
+        return tuple(shard(b, rank, world_size) for b in batch)
+    if isinstance(batch, Mapping):
+        return {k: shard(v, rank, world_size) for k, v in batch.items()}
+    n = len(batch)
+    if n % world_size:
+        raise ValueError(f"a global batch of {n} rows does not split evenly over {world_size} processes")
+    size = n // world_size
+    return batch[rank * size : (rank + 1) * size]
+
+
+def average_gradients(params: Sequence[Tensor]) -> None:
+    """Average the gradients of ``params`` over processes, as DDP does (one all-reduce per dtype).
+
+    A parameter without a gradient in this process counts as a zero gradient, so every process
+    takes part in the same all-reduce."""
+    import torch.distributed as dist
+
+    rank, size = world()
+    if size == 1:
+        return
+    for p in params:
+        if p.requires_grad and p.grad is None:
+            p.grad = torch.zeros_like(p)
+    by_dtype: dict[torch.dtype, list[Tensor]] = {}
+    for p in params:
+        if p.grad is not None:
+            by_dtype.setdefault(p.grad.dtype, []).append(p.grad)
+    for grads in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= size
+        start = 0
+        for g in grads:
+            g.copy_(flat[start : start + g.numel()].view_as(g))
+            start += g.numel()
 
 
 def _size(batch: Batch) -> int:

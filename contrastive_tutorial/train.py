@@ -424,10 +424,18 @@ def train(
             names the file in the run store). With :class:`Batches`, a
             resumed run draws the same batches and gets the same losses and weights as an
             uninterrupted one.
-        progress: a bar over steps with a total and an ETA, and the expected duration printed
+        progress: (on rank 0 only under ``torchrun``) a bar over steps with a total and an ETA, and the expected duration printed
             after the first steps. ``None`` (the default) shows both only for runs that last:
             the bar appears after 10 s, the estimate when more than 30 s remain. ``True``
             shows them at once, ``False`` never (sweeps, tests).
+
+    Under ``torchrun`` (``torch.distributed`` initialised with several processes) every process
+    draws the same global batches (same seed), trains on its own equal slice of each
+    (:func:`~contrastive_tutorial.scale.shard`), and the gradients are averaged over processes
+    after backward, as DDP does; methods gather their embeddings with gradients
+    (:func:`~contrastive_tutorial.scale.gathered`), so the loss sees the global batch and one
+    step equals the single-process step on the whole batch. Each process keeps its own
+    checkpoint (``.rankN`` before the suffix).
 
     Each record holds ``epoch``, ``step`` (optimiser steps so far), the mean ``loss`` since
     the previous record (NaN at step 0), ``seconds`` of training since the previous record,
@@ -453,6 +461,13 @@ def train(
         raise ValueError(f"clip_grad_norm must be > 0, got {clip_grad_norm}")
     if checkpoint is not None and not hasattr(batches, "state_dict"):
         raise ValueError("checkpoint needs batches that can save their position (contrastive_tutorial.train.Batches)")
+    from .scale import average_gradients, shard, world
+
+    rank, world_size = world()
+    if world_size > 1:  # data parallel: this process trains on its slice of every global batch
+        progress = progress if rank == 0 else False
+        if checkpoint is not None:
+            checkpoint = Path(checkpoint).with_suffix(f".rank{rank}{Path(checkpoint).suffix}")
     device = torch.device(device) if device is not None else next(method.parameters()).device
     method.to(device).train()
     prec = precision(device, amp)
@@ -516,6 +531,7 @@ def train(
         state.update(total=0.0, count=0, seconds=0.0)
 
     def one_step(batch: Any) -> float:
+        batch = shard(batch, rank, world_size)
         args = batch if isinstance(batch, tuple) else (batch,)
         optimizer.zero_grad(set_to_none=True)
         scale = scaler.get_scale() if scaler is not None else 1.0
@@ -530,6 +546,7 @@ def train(
             value = float(loss.detach())
             _check_finite(value, state["step"] + 1)
             (scaler.scale(loss) if scaler is not None else loss).backward()
+        average_gradients(params)
         if scaler is not None:
             scaler.unscale_(optimizer)
         if clip_grad_norm is not None:

@@ -136,3 +136,34 @@ def test_two_processes_with_gathered_negatives_equal_one_process_on_the_whole_ba
     torch.testing.assert_close(result["loss"], loss.detach())
     for got, want in zip(result["grads"], (p.grad for p in model.parameters())):
         torch.testing.assert_close(got, want)
+
+
+def test_two_processes_train_one_step_of_each_recipe_like_one_process_on_the_whole_batch(tmp_path):
+    """torchrun, gloo, 2 processes: a full training step through contrastive_tutorial.train (batch
+    split, embeddings gathered with gradients, gradients averaged, Adam) equals one process's step."""
+    import importlib.util
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    worker = Path(__file__).with_name("distributed_train_worker.py")
+    out = tmp_path / "rank0.pt"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(torchrun + [str(worker), str(out)], capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = torch.load(out)
+    spec = importlib.util.spec_from_file_location("distributed_train_worker", worker)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    one = module.run()
+    start = one.pop("start")
+    for recipe, weights in one.items():
+        assert two[recipe].keys() == weights.keys()
+        # Adam's first step is about lr = 1e-2 per weight; the runs agree to rounding (1e-4 of it)
+        atol = 1e-6 if recipe == "loop" else 1e-6 + 1e-2 * 1e-2
+        for name, value in weights.items():
+            torch.testing.assert_close(two[recipe][name], value, rtol=1e-5, atol=atol, msg=f"{recipe}: {name}")
+    bert = {k[len("model."):]: v for k, v in one["simcse"].items() if k.startswith("model.")}
+    assert any(not torch.equal(bert[k], v) for k, v in start.items())  # the step did change the weights

@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from ..encoders import TextEncoder
 from ..losses import simcse_loss
+from ..scale import gathered
 from ..train import History, eval_mode
 from ..views.text import adversarial_delta, normalise_per_example
 from .scl import TextClassifier, train_classifier
@@ -80,7 +81,7 @@ def scal_loss(
     delta = adversarial_delta(label_loss, words, epsilon, steps)
     h_adv = encode_embeddings(encoder, words + delta, batch["attention_mask"])
     ce_adv = F.cross_entropy(classifier.head(h_adv).float(), labels)
-    return ce_clean + ce_adv + simcse_loss(h_clean, h_adv, temperature)
+    return ce_clean + ce_adv + simcse_loss(*gathered(h_clean, h_adv), temperature)
 
 
 def uscal_loss(
@@ -95,7 +96,7 @@ def uscal_loss(
     times the two contrastive losses against the adversarial view."""
     if not 0 <= alpha < 1:
         raise ValueError(f"alpha must lie in [0, 1), got {alpha}")
-    h1, h2, h_adv = _uscal_views(encoder, sentences, epsilon, temperature, steps)
+    h1, h2, h_adv = gathered(*_uscal_views(encoder, sentences, epsilon, temperature, steps))
     return simcse_loss(h1, h2, temperature) + alpha * (simcse_loss(h1, h_adv, temperature) + simcse_loss(h2, h_adv, temperature))
 
 

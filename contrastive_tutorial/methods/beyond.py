@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ..encoders import ProjectionHead
 from ..losses import barlow_twins_loss, byol_loss, moco_loss, swav_loss
+from ..scale import gathered
 
 __all__ = ["ema_update", "MoCo", "BYOL", "SwAV", "BarlowTwins"]
 
@@ -98,7 +99,7 @@ class MoCo(nn.Module):
         k1, k2 = self.keys(x1), self.keys(x2)
         queue = self.queue.clone()
         loss = 0.5 * (moco_loss(q1, k2, queue, self.temperature) + moco_loss(q2, k1, queue, self.temperature))
-        self.enqueue(k2)
+        self.enqueue(*gathered(k2))  # under torchrun: every process's keys join the queue
         return loss
 
     def after_step(self) -> None:
@@ -177,7 +178,8 @@ class SwAV(nn.Module):
         with torch.no_grad():  # prototypes live on the unit sphere, as the scores' cosines need
             self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
         z1, z2 = F.normalize(self(x1), dim=1), F.normalize(self(x2), dim=1)
-        return swav_loss(self.prototypes(z1), self.prototypes(z2), self.temperature, self.epsilon)
+        # under torchrun the equipartition (Sinkhorn-Knopp) runs over the global batch
+        return swav_loss(*gathered(self.prototypes(z1), self.prototypes(z2)), self.temperature, self.epsilon)
 
 
 class BarlowTwins(nn.Module):
@@ -202,4 +204,4 @@ class BarlowTwins(nn.Module):
         return self.projector(self.encoder(x))
 
     def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
-        return barlow_twins_loss(self(x1), self(x2), self.lambd)
+        return barlow_twins_loss(*gathered(self(x1), self(x2)), self.lambd)  # statistics of the global batch

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from ..losses import simcse_loss
+from ..scale import gathered
 from ..encoders import map_by_length
 from ..train import History, adam, eval_mode, linear_schedule, train
 from ..views.text import MASK, SENTENCE, Template  # noqa: F401 (re-exported: the template syntax)
@@ -189,7 +190,7 @@ def template_contrast_loss(first: PromptEncoder, second: PromptEncoder, sentence
     """
     if first.model is not second.model:
         raise ValueError("first and second must share one model (use PromptEncoder.with_template)")
-    return simcse_loss(first(sentences), second(sentences), temperature)
+    return simcse_loss(*gathered(first(sentences), second(sentences)), temperature)
 
 
 class TemplateContrast(nn.Module):

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import clustering_accuracy, kmeans, nmi
 from ..losses import cluster_kl_loss, nt_xent, student_t_assignment
+from ..scale import gathered
 from ..train import Batches, History, adam, train
 from ..views.text import contextual_substitution, word_deletion
 
@@ -123,10 +124,10 @@ class SCCL(nn.Module):
         out: dict[str, Tensor] = {}
         loss = embeddings.new_zeros(())
         if objective in ("sccl", "instance"):
-            out["instance"] = nt_xent(self.head(first), self.head(second), temperature)
+            out["instance"] = nt_xent(*gathered(self.head(first), self.head(second)), temperature)
             loss = loss + eta * out["instance"]
         if objective in ("sccl", "clustering"):
-            out["cluster"] = cluster_kl_loss(self.assign(embeddings[:n]))
+            out["cluster"] = cluster_kl_loss(*gathered(self.assign(embeddings[:n])))  # target from the global batch
             loss = loss + cluster_weight * out["cluster"]
         out["loss"] = loss
         return out

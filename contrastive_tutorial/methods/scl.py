@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from ..data import LabelledText
 from ..encoders import TextEncoder
 from ..losses import supcon_loss
+from ..scale import gathered
 from ..profiles import seed_everything
 from ..train import Batches, History, adam, eval_mode, train
 
@@ -74,9 +75,10 @@ def scl_objective(logits: Tensor, embeddings: Tensor, labels: Tensor, lambd: flo
     ce = F.cross_entropy(logits.float(), labels)
     if lambd == 0:
         return ce
-    if torch.unique(labels).numel() == labels.numel():
+    all_labels = gathered(labels)[0]  # under torchrun the contrastive term sees the global batch
+    if torch.unique(all_labels).numel() == all_labels.numel():
         return (1 - lambd) * ce
-    return (1 - lambd) * ce + lambd * supcon_loss(embeddings, labels, temperature)
+    return (1 - lambd) * ce + lambd * supcon_loss(gathered(embeddings)[0], all_labels, temperature)
 
 
 def flip_labels(labels: Sequence[int], fraction: float, n_classes: int, seed: int = 0) -> list[int]:

@@ -19,6 +19,7 @@ from ..encoders import ProjectionHead, SmallCNN
 from ..evaluate import embed, knn_accuracy, linear_probe_accuracy
 from ..losses import alignment, nt_xent, uniformity
 from ..profiles import seed_everything
+from ..scale import gathered
 from ..train import Batches, History, adam, train
 from ..views import ImageViews
 
@@ -62,7 +63,7 @@ class SimCLR(nn.Module):
 
     def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
         z = self(torch.cat([x1, x2]))  # one pass over both views: batch norm sees all 2N images
-        z1, z2 = z.chunk(2)
+        z1, z2 = gathered(*z.chunk(2))  # under torchrun: every process's batch, for negatives
         if self.negatives:
             return nt_xent(z1, z2, self.temperature)
         return alignment(F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1))

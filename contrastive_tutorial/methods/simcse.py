@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from ..encoders import TextEncoder
 from ..evaluate import _as_matrix, _distinct, spearman
 from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
+from ..scale import gathered, gathered_objects
 from ..train import Batches, History, adam, linear_schedule, train
 from ..views.text import declutr_pairs, declutr_spans, doubled
 
@@ -60,8 +61,8 @@ def duplicate_mask(sentences: Sequence[str]) -> Tensor:
 def unsup_loss(encoder: TextEncoder, sentences: Sequence[str], temperature: float, mask_duplicates: bool = False) -> Tensor:
     """Unsupervised SimCSE on one batch: two dropout views from one pass over the doubled batch."""
     batch = encoder.tokenize(sentences)
-    z1, z2 = encoder(doubled(batch)).chunk(2)
-    exclude = duplicate_mask(sentences) if mask_duplicates else None
+    z1, z2 = gathered(*encoder(doubled(batch)).chunk(2))  # under torchrun: the global batch
+    exclude = duplicate_mask(gathered_objects(list(sentences))) if mask_duplicates else None
     return simcse_loss(z1, z2, temperature, exclude=exclude)
 
 
@@ -69,7 +70,7 @@ def pair_loss(encoder: TextEncoder, batch: dict[str, list[str]], temperature: fl
     """Supervised SimCSE (and DeCLUTR) on one batch of ``anchor``/``positive`` (and optional ``negative``) texts."""
     columns = ["anchor", "positive"] + (["negative"] if "negative" in batch else [])
     texts = [text for column in columns for text in batch[column]]
-    parts = encoder(texts).chunk(len(columns))
+    parts = gathered(*encoder(texts).chunk(len(columns)))
     hard = parts[2] if len(parts) == 3 else None
     return simcse_loss(parts[0], parts[1], temperature, hard_negatives=hard)
 
