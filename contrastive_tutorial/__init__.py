@@ -13,7 +13,12 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 from . import data, encoders, evaluate, losses, runs, train, views
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 
-__version__ = "0.1.0"
+try:  # the version is defined once, in pyproject.toml
+    from importlib.metadata import PackageNotFoundError, version as _version
+
+    __version__ = _version("contrastive-tutorial")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "unknown"
 __all__ = [
     "CHAPTERS",
     "Profile",

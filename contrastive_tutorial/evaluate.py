@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from .train import eval_mode
+
 __all__ = [
     "embed",
     "linear_probe_accuracy",
@@ -41,15 +43,13 @@ def embed(
     ``uint8`` images are scaled to [0, 1] first.
     """
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
-    was_training = encoder.training
-    encoder.eval()
     out = []
-    for start in range(0, len(inputs), batch_size):
-        batch = inputs[start : start + batch_size].to(device)
-        if batch.dtype == torch.uint8:
-            batch = batch.float() / 255
-        out.append(encoder(batch).float().cpu())
-    encoder.train(was_training)
+    with eval_mode(encoder):
+        for start in range(0, len(inputs), batch_size):
+            batch = inputs[start : start + batch_size].to(device)
+            if batch.dtype == torch.uint8:
+                batch = batch.float() / 255
+            out.append(encoder(batch).float().cpu())
     return torch.cat(out)
 
 
