@@ -407,3 +407,16 @@ def test_batched_inference_memory_does_not_grow_with_the_data(tiny_mlm_parts):
     small = mlm_topk_representation(encoder, ["a b", "c d e"], k=5, batch_size=1)
     both = mlm_topk_representation(encoder, ["a b", "c d e"], k=5, batch_size=8)
     torch.testing.assert_close(small, both, rtol=1e-4, atol=1e-5)  # batching changes nothing
+
+
+def test_gradient_caching_turns_on_only_where_gpu_memory_is_short(monkeypatch):
+    from types import SimpleNamespace
+
+    from contrastive_tutorial.methods.simcse import auto_chunk_size
+
+    assert auto_chunk_size("cpu", 512) is None
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=16 * 2**30))
+    assert auto_chunk_size("cuda", 512) == 128  # a T4
+    assert auto_chunk_size("cuda", 64) is None  # the batch fits in one chunk anyway
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=80 * 2**30))
+    assert auto_chunk_size("cuda", 512) is None  # an H100
