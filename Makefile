@@ -8,7 +8,8 @@ TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-MATHJAX := .mathjax/static/mathjax/tex-mml-chtml.js
+MATHJAX_ROOT ?= .mathjax
+MATHJAX := $(MATHJAX_ROOT)/static/mathjax/tex-mml-chtml.js
 
 .PHONY: book check-site test venv clean
 
@@ -24,11 +25,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -e ".[book,dev]"
 	touch $(STAMP)
 
-# MathJax 3 from the npm registry, served with the website so that math renders offline.
-$(MATHJAX):
-	npm install --no-audit --no-fund --silent --prefix .mathjax mathjax@3
-	rm -rf .mathjax/static && mkdir -p .mathjax/static
-	cp -r .mathjax/node_modules/mathjax/es5 .mathjax/static/mathjax
+# MathJax 3.2, served with the website so that math renders offline. It comes from PyPI
+# (django-static-mathjax, MathJax's own static files under Apache 2.0, no dependencies; in the
+# [book] extra), so Python and make are all a reader needs: no Node or npm.
+$(MATHJAX): $(STAMP)
+	rm -rf $(MATHJAX_ROOT)/static && mkdir -p $(MATHJAX_ROOT)/static
+	cp -r "$$($(PY) -c 'import mathjax, pathlib; print(pathlib.Path(mathjax.__file__).parent / "static" / "mathjax" / "es5")')" \
+		$(MATHJAX_ROOT)/static/mathjax
 
 book: $(STAMP) $(MATHJAX)
 	$(VENV)/bin/jupyter-book build -W -n --keep-going .

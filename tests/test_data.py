@@ -176,3 +176,53 @@ def test_digits_images():
     assert set(d.test_labels.tolist()) == set(range(10))
     with pytest.raises(ValueError, match="name"):
         data.load_images("mnist")
+
+
+@pytest.fixture
+def loopback_server(tmp_path):
+    """A real HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("name", sorted(data.SHORT_TEXT_SETS))
+def test_short_text_sets_download_through_real_http(shared_data_dir, loopback_server, monkeypatch, name):
+    """The online path as a new user meets it: datasets' text loader over fsspec's HTTP file system
+    (which needs aiohttp) against a loopback server holding each set in its public file's format."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    root, base = loopback_server
+    spec = data.SHORT_TEXT_SETS[name]
+    offline = data.load_short_text_clustering(name)
+    path = spec.url.removeprefix(data._STC_ONLINE_ROOT)
+    (root / path).parent.mkdir(parents=True, exist_ok=True)
+    width = max(spec.label_field, spec.text_field) + 1
+    lines = []
+    for label, text in zip(offline["label"][:300], offline["text"][:300]):
+        fields = ["0"] * width
+        fields[spec.label_field], fields[spec.text_field] = str(label), text
+        lines.append("\t".join(fields))
+    (root / path).write_text("\n".join(lines) + "\n")
+    monkeypatch.setitem(data.SHORT_TEXT_SETS, name, spec._replace(url=base + path))
+    monkeypatch.delenv("CT_DATA_DIR")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False, raising=False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", root.parent / "cache", raising=False)
+    online = data.load_short_text_clustering(name)
+    assert online["label"] == offline["label"][:300] and online["text"] == offline["text"][:300]

@@ -37,3 +37,24 @@ def test_book_workflow_checks_and_publishes_what_make_book_builds():
     assert "The website is in _build/html" in (ROOT / "Makefile").read_text()
     assert deploy["needs"] == "build" and deploy["permissions"] == {"pages": "write", "id-token": "write"}
     assert any(s.get("uses", "").startswith("actions/deploy-pages") for s in deploy["steps"])
+
+
+def test_mathjax_step_needs_no_node(tmp_path):
+    """`make book`'s MathJax step with no npm or node on PATH: the files come from PyPI."""
+    import shutil
+    import subprocess
+
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for tool in ("make", "sh", "rm", "mkdir", "cp", "dirname"):
+        found = shutil.which(tool)
+        if found:
+            (tools / tool).symlink_to(found)
+    assert shutil.which("npm", path=str(tools)) is None and shutil.which("node", path=str(tools)) is None
+    out = tmp_path / "mathjax"
+    done = subprocess.run(["make", "-o", ".venv/.installed", f"MATHJAX_ROOT={out}", f"{out}/static/mathjax/tex-mml-chtml.js"],
+                          cwd=ROOT, env={"PATH": str(tools)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    script = out / "static" / "mathjax" / "tex-mml-chtml.js"
+    text = script.read_text()
+    assert script.stat().st_size > 100_000 and "MathJax" in text and "3.2." in text  # MathJax 3.2
