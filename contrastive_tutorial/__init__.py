@@ -10,7 +10,7 @@ import warnings
 # tqdm.auto's hint to install them, raised when datasets/transformers import it, is noise.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-from . import data, encoders, evaluate, losses, runs, train, views
+from . import budget, data, encoders, evaluate, losses, runs, train, views
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 
 try:  # the version is defined once, in pyproject.toml
@@ -21,6 +21,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "unknown"
 __all__ = [
     "CHAPTERS",
+    "budget",
     "Profile",
     "data",
     "device",

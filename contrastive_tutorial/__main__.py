@@ -26,10 +26,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m contrastive_tutorial", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", help="the recipes and what each trains")
+    commands.add_parser("budget", help="each chapter's time per profile (the introduction's table, Markdown)")
     train = commands.add_parser("train", help="train one recipe and write its run store entry")
     train.add_argument("recipe")
-    train.add_argument("--profile", choices=("quick", "full"), default=None,
-                       help="default: CT_PROFILE, else full on a CUDA GPU and quick elsewhere")
+    train.add_argument("--profile", choices=("quick", "colab", "full"), default=None,
+                       help="default: CT_PROFILE, else colab on a CUDA GPU and quick elsewhere")
     train.add_argument("--out", type=Path, required=True, help="the run store folder (checkpoints and results)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -54,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .recipes import RECIPES, run_recipe
 
+    if args.command == "budget":
+        from .budget import table
+
+        print(table())
+        return 0
     if args.command == "list":
         for name, recipe in RECIPES.items():
             print(f"{name:14s} chapter {recipe.chapter:12s} {recipe.summary}")

@@ -413,16 +413,28 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     news corpus (300 Australian news articles) split into sentences, offline.
     Sentences shorter than ``min_words`` words are dropped; ``limit`` keeps the first ones.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     if name == "lee_background":
         sentences = [s.strip() for doc in load_documents(name) for s in _SENTENCE_END.split(doc) if s.strip()]
     elif name == "wiki1m":
         from datasets import load_dataset
 
         url = "hf://datasets/princeton-nlp/datasets-for-simcse/wiki1m_for_simcse.txt"
-        raw = _from_hub(
-            "wiki1m", lambda: load_dataset("text", data_files=url, split="train"), "use the quick profile's lee_background"
-        )
-        sentences = raw["text"]
+        hint = "use the quick profile's lee_background"
+        if limit is not None:  # stream the first sentences instead of downloading all of the file
+            def first() -> list[str]:
+                kept = []
+                for row in load_dataset("text", data_files=url, split="train", streaming=True):
+                    if len(row["text"].split()) >= min_words:
+                        kept.append(row["text"])
+                        if len(kept) == limit:
+                            break
+                return kept
+
+            sentences = _from_hub("wiki1m", first, hint)
+        else:
+            sentences = _from_hub("wiki1m", lambda: load_dataset("text", data_files=url, split="train"), hint)["text"]
     else:
         raise ValueError(f"name must be 'wiki1m' or 'lee_background', got {name!r}")
     sentences = [s for s in sentences if len(s.split()) >= min_words]

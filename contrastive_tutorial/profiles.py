@@ -1,9 +1,11 @@
-"""Quick and full profiles: one place for every chapter's sizes, models and data sources.
+"""Quick, colab and full profiles: one place for every chapter's sizes, models and data sources.
 
 ``quick`` runs a chapter in a few minutes on two CPU cores with small real data and a small
-pretrained model that install offline; ``full`` runs the paper-scale recipe from the
-Hugging Face hub on a GPU. Both run the same code. ``CT_PROFILE=quick|full`` forces one;
-otherwise ``full`` on a CUDA GPU and ``quick`` elsewhere. See the introduction of the book.
+pretrained model that install offline; ``colab`` runs the real models and data from the
+Hugging Face hub, sized for about 45 minutes a chapter on a free Colab T4; ``full`` runs the
+papers' recipes at their scale (hours on a large GPU). All run the same code.
+``CT_PROFILE=quick|colab|full`` forces one; otherwise ``colab`` on a CUDA GPU and ``quick``
+elsewhere. See the introduction of the book and :mod:`contrastive_tutorial.budget`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Profile", "profile", "device", "seed_everything", "CHAPTERS"]
+__all__ = ["Profile", "profile", "device", "seed_everything", "CHAPTERS", "PROFILES"]
 
 # Settings shared by every chapter of a profile; a chapter's own entries override them.
 _COMMON: dict[str, dict[str, Any]] = {
@@ -49,6 +51,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "projection_dim": 32,
             "lr": 3e-3,
             "seeds": (0, 1),  # two seeds keep the 5-temperature grid within the chapter's time budget
+            "simclr_views": None,  # the mild default views that suit 8x8 digits
         },
         "full": {
             "encoder": "resnet18",  # CIFAR stem, 512 features
@@ -59,6 +62,8 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "projection_dim": 128,
             "lr": 1e-3,
             "seeds": (0, 1, 2),
+            # SimCLR's CIFAR-10 views (Appendix B.9: colour strength 0.5, no blur), as chapter "SimCLR intuition"
+            "simclr_views": {"strength": 0.5, "blur": False, "scale": (0.08, 1.0), "flip": 0.5},
         },
     },
     "simclr": {
@@ -136,6 +141,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sup_batch_size": 32,
             "sup_lr": 5e-5,
             "sup_epochs": 2,
+            "sup_max_steps": None,
             "clip_grad_norm": None,  # short runs of a small model; the GPU profiles clip as the official runs
             "sup_chunk_size": None,  # batch 32 fits in memory: no gradient caching
             "sweep_steps": 10,  # compared with the main run at the same step
@@ -155,6 +161,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sup_batch_size": 512,  # Table A.1, supervised BERT-base
             "sup_lr": 5e-5,
             "sup_epochs": 3,
+            "sup_max_steps": None,
             "clip_grad_norm": 1.0,  # the Hugging Face Trainer's default, which the official runs use
             "sup_chunk_size": "auto",  # gradient caching (same gradients) on GPUs under 24 GB: 512 triples do not fit 16
             "sweep_steps": 2000,
@@ -315,6 +322,29 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+# The colab profile: the full profile's models, data and recipe, with the amounts of training
+# (epochs, steps, seeds, sweeps) cut so that each chapter runs in about 45 minutes on a free
+# Colab T4 (fp16, 15 GB). What each costs there is computed in contrastive_tutorial.budget.
+_COLAB: dict[str, dict[str, Any]] = {
+    "infonce": {"epochs": 12, "seeds": (0,)},
+    "simclr": {"epochs": 10},
+    "beyond": {"epochs": 7},
+    "simcse": {"max_steps": 2000, "sup_max_steps": 250, "sweep_steps": 500, "variation_steps": 500},
+    "promptbert": {"max_steps": 1000, "eval_every": 125},
+    "scl": {"max_length": 64, "epochs": 10, "seeds": (0, 1, 2), "noise_shots": 1000, "noise_seeds": (0, 1),
+            "noise_epochs": 5},
+    "adversarial": {"shots": 1000, "seeds": (0, 1), "max_length": 64, "test_texts": None, "robust_texts": 400,
+                    "sweep_epsilons": (0.1, 0.5), "uscal_max_steps": 1000, "hardness_sentences": 128},
+    "sccl": {"datasets": ("searchsnippets", "agnews"), "seeds": (0,), "ablation_steps": 250},
+}
+for _chapter, _changes in _COLAB.items():
+    unknown = set(_changes) - set(CHAPTERS[_chapter]["full"])
+    assert not unknown, f"colab settings of {_chapter} that the full profile lacks: {unknown}"
+    CHAPTERS[_chapter]["colab"] = {**CHAPTERS[_chapter]["full"], **_changes}
+_COMMON["colab"] = dict(_COMMON["full"])
+PROFILES = ("quick", "colab", "full")
+
+
 @dataclass(frozen=True)
 class Profile:
     """The settings one chapter runs with; read them as attributes or items."""
@@ -352,28 +382,29 @@ def device() -> torch.device:
 def profile(chapter: str, name: str | None = None) -> Profile:
     """Settings of ``chapter`` in profile ``name``, by default the active profile.
 
-    ``CT_PROFILE`` (``quick`` or ``full``) forces the profile; otherwise it is ``full`` on a
-    CUDA GPU and ``quick`` elsewhere. The returned object says which it chose and why.
+    The active profile is ``CT_PROFILE`` (``quick``, ``colab`` or ``full``) when it is set;
+    otherwise ``colab`` on a CUDA GPU (the real models and data, sized for about 45 minutes a
+    chapter on a free Colab T4) and ``quick`` elsewhere. ``full``, the papers' scale, is only
+    ever chosen on purpose. The returned object says which it chose and why.
     """
     if chapter not in CHAPTERS:
         raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
-    forced = (name if name is not None else os.environ.get("CT_PROFILE", "")).strip().lower()
-    if name is not None and forced not in _COMMON:
-        raise ValueError(f"profile name must be one of {sorted(_COMMON)}, got {name!r}")
     if name is not None:
-        name, reason = forced, f"asked for profile {forced!r}"
-        settings = {**_COMMON[name], **CHAPTERS[chapter][name]}
-        return Profile(name, chapter, reason, device(), MappingProxyType(settings))
-    if forced:
-        if forced not in _COMMON:
-            raise ValueError(f"CT_PROFILE must be 'quick' or 'full', got {forced!r}")
-        name, reason = forced, f"CT_PROFILE={forced}"
+        chosen, reason = name.strip().lower(), f"asked for profile {name!r}"
+        if chosen not in PROFILES:
+            raise ValueError(f"profile name must be one of {PROFILES}, got {name!r}")
+    elif os.environ.get("CT_PROFILE", "").strip():
+        chosen = os.environ["CT_PROFILE"].strip().lower()
+        if chosen not in PROFILES:
+            raise ValueError(f"CT_PROFILE must be one of {PROFILES}, got {chosen!r}")
+        reason = f"CT_PROFILE={chosen}"
     elif torch.cuda.is_available():
-        name, reason = "full", "a CUDA GPU is present; set CT_PROFILE=quick for the short run"
+        chosen, reason = "colab", ("a CUDA GPU is present: real models and data, about 45 minutes a chapter on a T4; "
+                                   "CT_PROFILE=full for the papers' scale, CT_PROFILE=quick for the short run")
     else:
-        name, reason = "quick", "no CUDA GPU found; set CT_PROFILE=full for the paper-scale run"
-    settings = {**_COMMON[name], **CHAPTERS[chapter][name]}
-    return Profile(name, chapter, reason, device(), MappingProxyType(settings))
+        chosen, reason = "quick", "no CUDA GPU found; CT_PROFILE=colab or full for the real models and data"
+    settings = {**_COMMON[chosen], **CHAPTERS[chapter][chosen]}
+    return Profile(chosen, chapter, reason, device(), MappingProxyType(settings))
 
 
 def seed_everything(seed: int) -> torch.Generator:

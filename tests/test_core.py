@@ -28,7 +28,21 @@ def test_profile_default_follows_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert ct.profile("infonce").name == "quick"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert ct.profile("infonce").name == "colab"  # a GPU gets the T4-sized run; full only on request
+    monkeypatch.setenv("CT_PROFILE", "full")
     assert ct.profile("infonce").name == "full"
+
+
+def test_colab_profile_is_full_with_less_training():
+    for chapter in ct.CHAPTERS:
+        colab, full = ct.profile(chapter, "colab"), ct.profile(chapter, "full")
+        assert set(colab.settings) == set(full.settings)
+        for key in ("text_model", "image_data", "unlabelled_text", "encoder", "classifier_model", "task"):
+            if key in full.settings:
+                assert colab[key] == full[key], (chapter, key)  # the same models and data
+    assert ct.profile("simcse", "colab").max_steps < 15_625  # one epoch of wiki1m in full
+    with pytest.raises(ValueError, match="profile name"):
+        ct.profile("simcse", "huge")
 
 
 def test_profile_bad_input(monkeypatch):

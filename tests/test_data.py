@@ -226,3 +226,21 @@ def test_short_text_sets_download_through_real_http(shared_data_dir, loopback_se
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", root.parent / "cache", raising=False)
     online = data.load_short_text_clustering(name)
     assert online["label"] == offline["label"][:300] and online["text"] == offline["text"][:300]
+
+
+def test_a_limited_wiki1m_streams_only_the_sentences_it_needs(monkeypatch):
+    import datasets
+
+    read = []
+
+    def fake_load_dataset(kind, data_files, split, streaming=False):
+        assert kind == "text" and streaming, "a limited read must stream"
+        for i in range(10_000):
+            read.append(i)
+            yield {"text": "short" if i % 2 else f"sentence number {i} with words"}
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    ds = data.load_unlabelled_sentences("wiki1m", limit=5)
+    assert len(ds) == 5 and len(read) == 9  # every other row is too short; nothing past the fifth kept one
+    with pytest.raises(ValueError, match="limit"):
+        data.load_unlabelled_sentences("lee_background", limit=0)
