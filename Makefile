@@ -34,7 +34,7 @@ $(MATHJAX): $(STAMP)
 		$(MATHJAX_ROOT)/static/mathjax
 
 book: $(STAMP) $(MATHJAX)
-	$(VENV)/bin/jupyter-book build -W -n --keep-going .
+	CT_PROGRESS=0 $(VENV)/bin/jupyter-book build -W -n --keep-going .  # no progress bars in static pages
 	@echo "The website is in _build/html/index.html"
 
 # Internal links, then every page in headless Chromium (console errors, failed requests, raw TeX);

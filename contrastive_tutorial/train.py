@@ -424,10 +424,12 @@ def train(
             names the file in the run store). With :class:`Batches`, a
             resumed run draws the same batches and gets the same losses and weights as an
             uninterrupted one.
-        progress: (on rank 0 only under ``torchrun``) a bar over steps with a total and an ETA, and the expected duration printed
-            after the first steps. ``None`` (the default) shows both only for runs that last:
-            the bar appears after 10 s, the estimate when more than 30 s remain. ``True``
-            shows them at once, ``False`` never (sweeps, tests).
+        progress: a bar over steps with a total and an ETA, and the expected duration
+            printed after the first steps (on rank 0 only under ``torchrun``). ``None`` (the
+            default) shows both only for runs that last: the bar appears after 10 s, the
+            estimate when more than 30 s remain; ``CT_PROGRESS=0`` turns them off (the book's
+            build sets it: a static page has no use for a bar). ``True`` shows them at once,
+            ``False`` never (sweeps, tests).
 
     Under ``torchrun`` (``torch.distributed`` initialised with several processes) every process
     draws the same global batches (same seed), trains on its own equal slice of each
@@ -563,6 +565,8 @@ def train(
             after()
         return value
 
+    if progress is None and os.environ.get("CT_PROGRESS", "").strip() == "0":
+        progress = False
     bar = Progress(total, desc, delay=0.0 if progress else 10.0) if progress is not False else None
     quiet_below = 0.0 if progress else 30.0  # seconds left under which the estimate is not worth printing
     if bar is not None and state["step"]:

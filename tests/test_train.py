@@ -141,6 +141,11 @@ def test_progress_shows_a_total_and_the_expected_duration(capsys, monkeypatch):
     monkeypatch.undo()
     train(method, [torch.ones(())] * 20, torch.optim.SGD(method.parameters(), lr=0.01), epochs=1, desc="climb")
     assert capsys.readouterr().out == ""  # by default a run of a few milliseconds stays quiet
+    monkeypatch.setenv("CT_PROGRESS", "0")  # the book's build: no bar and no estimate, however long the run
+    slow = iter(range(0, 100_000, 30))
+    monkeypatch.setattr(T.time, "perf_counter", lambda: float(next(slow)))
+    train(method, [torch.ones(())] * 20, torch.optim.SGD(method.parameters(), lr=0.01), epochs=1, desc="climb")
+    assert capsys.readouterr().out == ""
 
 
 # ----------------------------------------------------------------- precision
