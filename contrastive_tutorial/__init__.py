@@ -10,7 +10,7 @@ import warnings
 # tqdm.auto's hint to install them, raised when datasets/transformers import it, is noise.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-from . import budget, data, encoders, evaluate, losses, runs, train, views
+from . import budget, data, encoders, evaluate, losses, runs, stats, train, views
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 
 try:  # the version is defined once, in pyproject.toml
@@ -31,6 +31,7 @@ __all__ = [
     "profile",
     "runs",
     "seed_everything",
+    "stats",
     "train",
     "views",
 ]

@@ -24,6 +24,7 @@ the offending argument rather than returning NaN.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 
 import torch
@@ -120,8 +121,12 @@ def _in_float32(loss):
 
     Under ``torch.autocast`` a matrix product would otherwise come back in bf16/fp16, and the
     logits at :math:`\tau = 0.05` would carry that rounding (bf16 keeps 8 bits of mantissa).
-    Gradients flow back through the cast to the half-precision inputs.
+    Gradients flow back through the cast to the half-precision inputs. Tensor arguments that
+    hold NaN or inf are refused with an error naming them (where values may be read: not while
+    a CUDA graph is captured or ``torch.compile`` traces).
     """
+
+    signature = inspect.signature(loss)
 
     def cast(value):
         if isinstance(value, Tensor) and value.dtype in (torch.float16, torch.bfloat16):
@@ -130,6 +135,10 @@ def _in_float32(loss):
 
     @functools.wraps(loss)
     def wrapper(*args, **kwargs):
+        if _checking_values():  # NaN or inf in, NaN out: name the argument instead
+            for name, value in signature.bind(*args, **kwargs).arguments.items():
+                if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
+                    raise ValueError(f"{loss.__name__}: {name} holds NaN or inf values")
         with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
             return loss(*(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
 

@@ -343,3 +343,35 @@ def test_bad_positive_idx_raises():
 def test_integer_embeddings_raise():
     with pytest.raises(TypeError, match="floating-point"):
         L.nt_xent(torch.ones(3, 2, dtype=torch.long), torch.ones(3, 2, dtype=torch.long))
+
+
+def _finite_cases():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(8, 4, generator=g)
+    unit = F.normalize(z, dim=1)
+    q = L.student_t_assignment(z, torch.randn(3, 4, generator=g))
+    return {
+        "info_nce": (lambda x: L.info_nce(x, z, torch.arange(8), 0.1), z),
+        "nt_xent": (lambda x: L.nt_xent(x, z, 0.5), z),
+        "simcse_loss": (lambda x: L.simcse_loss(x, z, 0.05), z),
+        "supcon_loss": (lambda x: L.supcon_loss(x, torch.arange(8) % 2, 0.1), z),
+        "contrastive_tension_loss": (lambda x: L.contrastive_tension_loss(x, z, torch.ones(8)), z),
+        "alignment": (lambda x: L.alignment(x, unit), unit),
+        "uniformity": (lambda x: L.uniformity(x), unit),
+        "student_t_assignment": (lambda x: L.student_t_assignment(x, torch.randn(3, 4)), z),
+        "cluster_kl_loss": (lambda x: L.cluster_kl_loss(x), q),
+        "byol_loss": (lambda x: L.byol_loss(x, z), z),
+        "moco_loss": (lambda x: L.moco_loss(x, unit, unit), z),
+        "swav_loss": (lambda x: L.swav_loss(x, unit @ unit.T, 0.1, 0.05), unit @ unit.T),
+        "barlow_twins_loss": (lambda x: L.barlow_twins_loss(x, z), z),
+    }
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_every_loss_names_a_non_finite_argument(bad):
+    for name, (call, clean) in _finite_cases().items():
+        assert torch.isfinite(call(clean)).all(), name
+        broken = clean.clone()
+        broken[1, 2] = bad
+        with pytest.raises(ValueError, match=f"{name}: .* holds NaN or inf"):
+            call(broken)

@@ -1,0 +1,84 @@
+"""The one rule for noise: a planted difference is found, a null is not (at about the stated rate),
+and the interval is the bootstrap written out plainly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from contrastive_tutorial import stats
+
+
+def _classifier(rng, accuracy, labels):
+    right = rng.random(len(labels)) < accuracy
+    return np.where(right, labels, (labels + 1) % 4)
+
+
+def test_a_planted_difference_is_real_and_its_interval_covers_it():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, 2000)
+    a = np.stack([_classifier(rng, 0.80, labels) for _ in range(3)])
+    b = np.stack([_classifier(rng, 0.70, labels) for _ in range(3)])
+    result = stats.compare(a, b, labels, names=("new", "old"), n_boot=500)
+    assert result.real and result.low < 10 < result.high and result.low > 5
+    assert result.verdict == "new is better, beyond the noise"
+    assert str(result).startswith("new - old = +") and "3 seeds" in str(result) and "2000 items" in str(result)
+
+
+def test_a_null_is_within_noise_at_about_the_stated_rate():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 4, 300)
+    false_alarms = 0
+    for _ in range(40):
+        a = np.stack([_classifier(rng, 0.75, labels) for _ in range(2)])
+        b = np.stack([_classifier(rng, 0.75, labels) for _ in range(2)])
+        false_alarms += stats.compare(a, b, labels, n_boot=300, seed=int(rng.integers(1000))).real
+    assert false_alarms <= 6  # 95 % intervals: about 2 in 40 expected
+
+
+def _plain_bootstrap(a, b, labels, metric, n_boot, level, seed):
+    """The same resampling, one replicate at a time, written from its definition."""
+    rng = np.random.default_rng(seed)
+    n, out = len(labels), []
+    for _ in range(n_boot):
+        idx = rng.integers(0, n, n)
+        sa = rng.integers(0, len(a), len(a)) if len(a) > 1 else [0]
+        sb = rng.integers(0, len(b), len(b)) if len(b) > 1 else [0]
+        mean_a = sum(metric(np.array([a[s][i] for i in idx]), np.array([labels[i] for i in idx])) for s in sa) / len(sa)
+        mean_b = sum(metric(np.array([b[s][i] for i in idx]), np.array([labels[i] for i in idx])) for s in sb) / len(sb)
+        out.append(mean_a - mean_b)
+    out.sort()
+    return np.quantile(out, [(1 - level) / 2, 1 - (1 - level) / 2])
+
+
+def test_the_interval_is_the_plain_bootstrap_and_spearman_is_scipys():
+    rng = np.random.default_rng(2)
+    gold = rng.random(60)
+    a = gold[None] + 0.3 * rng.standard_normal((2, 60))
+    b = gold + 0.6 * rng.standard_normal(60)  # one seed
+    result = stats.compare(a, b, gold, stats.spearman, n_boot=200, seed=5)
+    low, high = _plain_bootstrap(a, b[None], gold, stats.spearman, 200, 0.95, 5)
+    assert (result.low, result.high) == pytest.approx((low, high))
+    assert stats.spearman(a[0], gold) == pytest.approx(100 * spearmanr(a[0], gold).statistic)
+    assert "2 and 1 seeds" in str(result) and "one seed" in str(result)  # B has no seed spread
+
+
+def test_one_seed_says_the_interval_covers_items_only():
+    labels = np.arange(10) % 2
+    result = stats.compare(labels, 1 - labels, labels, n_boot=100)
+    assert "one seed" in str(result) and result.difference == 100.0
+
+
+def test_bad_input_is_named():
+    labels = np.zeros(5)
+    with pytest.raises(ValueError, match="same items"):
+        stats.compare(np.zeros(5), np.zeros(6), labels)
+    with pytest.raises(ValueError, match="NaN"):
+        stats.compare(np.array([0, np.nan, 0, 0, 0]), np.zeros(5), labels)
+    with pytest.raises(ValueError, match="level"):
+        stats.compare(np.zeros(5), np.zeros(5), labels, level=1.5)
+    with pytest.raises(ValueError, match="n_boot"):
+        stats.compare(np.zeros(5), np.zeros(5), labels, n_boot=10)
+    with pytest.raises(ValueError, match="at least 2 items"):
+        stats.compare(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros(1))
