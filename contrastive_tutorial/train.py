@@ -35,6 +35,7 @@ import os
 import random
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -360,6 +361,26 @@ def _check_finite(value: float, step: int) -> None:
                                  "NaN/inf in the inputs)")
 
 
+def _check_optimizer(method: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """The optimiser must update this method's parameters, at a positive learning rate."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    own = {id(p) for p in method.parameters()}
+    foreign = sum(id(p) not in own for group in optimizer.param_groups for p in group["params"])
+    if foreign:
+        raise ValueError(f"optimizer holds {foreign} parameter(s) that are not the method's: was it built on another model?")
+    for i, group in enumerate(optimizer.param_groups):
+        lr = group.get("initial_lr", group["lr"])  # a warm-up schedule starts at 0 on purpose
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"optimizer group {i} has learning rate {lr!r}: nothing would be learned")
+
+
+def _check_loss(loss: Any, method: nn.Module) -> None:
+    if not isinstance(loss, Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise TypeError(f"{type(method).__name__}.loss must return a scalar tensor (one number), got {shape}")
+
+
 def _clone_state(module: nn.Module) -> dict[str, Tensor]:
     """A copy of the weights; a tensor shared by two submodules (one model under two templates) is copied once."""
     copies: dict[tuple, Tensor] = {}
@@ -446,10 +467,14 @@ def train(
     """
     if epochs is None and steps is None:
         raise ValueError("give epochs or steps (or both)")
+    for name, value in (("epochs", epochs), ("steps", steps), ("eval_every", eval_every)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} must be an integer, got {value!r}")
     if epochs is not None and epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     if steps is not None and steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    _check_optimizer(method, optimizer)
     if eval_every is not None and (evaluate is None or eval_every < 1):
         raise ValueError("eval_every needs an evaluate function and must be >= 1")
     best_metric = None
@@ -540,11 +565,13 @@ def train(
         if hasattr(method, "backward"):
             with prec.autocast():
                 loss = method.backward(*args, scale=scale)
+            _check_loss(loss, method)
             value = float(loss.detach())
             _check_finite(value, state["step"] + 1)
         else:
             with prec.autocast():
                 loss = method.loss(*args)
+            _check_loss(loss, method)
             value = float(loss.detach())
             _check_finite(value, state["step"] + 1)
             (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -620,6 +647,9 @@ def train(
         bar.close()
     if best["state"] is not None:
         method.load_state_dict(best["state"])
+    elif best_metric is not None:
+        warnings.warn(f"keep={keep!r}: no evaluation gave a finite {best_metric}; the last weights are kept",
+                      RuntimeWarning, stacklevel=2)
     if path is not None:  # what a rerun needs: the weights kept and the history
         _save(path, {"finished": True, "history": list(history), "method": method.state_dict()})
     return history

@@ -425,3 +425,34 @@ def test_gradient_caching_turns_on_only_where_gpu_memory_is_short(monkeypatch):
     assert auto_chunk_size("cuda", 64) is None  # the batch fits in one chunk anyway
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: SimpleNamespace(total_memory=80 * 2**30))
     assert auto_chunk_size("cuda", 512) is None  # an H100
+
+
+def test_training_arguments_that_would_learn_nothing_are_refused():
+    method, other = Climb(), Climb()
+    batches = [torch.ones(())] * 2
+    with pytest.raises(ValueError, match="not the method's"):
+        train(method, batches, torch.optim.SGD(other.parameters(), lr=1.0), epochs=1, progress=False)
+    with pytest.raises(ValueError, match="learning rate 0"):
+        train(method, batches, torch.optim.SGD(method.parameters(), lr=0.0), epochs=1, progress=False)
+    warm = torch.optim.SGD(method.parameters(), lr=1.0)
+    linear_schedule(warm, 4, warmup_steps=2)  # lr 0 at step 0 by design: accepted
+    train(method, batches, warm, epochs=1, progress=False)
+    with pytest.raises(TypeError, match="epochs must be an integer"):
+        train(method, batches, warm, epochs=1.5, progress=False)
+    with pytest.raises(TypeError, match="optimizer must be"):
+        train(method, batches, "adam", epochs=1, progress=False)
+
+    class Vector(Climb):
+        def loss(self, batch):
+            return self.w * torch.ones(3)
+
+    class Number(Climb):
+        def loss(self, batch):
+            return 1.0
+
+    for bad, match in ((Vector(), r"scalar tensor .*\(3,\)"), (Number(), "scalar tensor .*float")):
+        with pytest.raises(TypeError, match=match):
+            train(bad, batches, torch.optim.SGD(bad.parameters(), lr=1.0), epochs=1, progress=False)
+    with pytest.warns(RuntimeWarning, match="no evaluation gave a finite score"):
+        train(method, batches, torch.optim.SGD(method.parameters(), lr=1.0), epochs=1, progress=False,
+              evaluate=lambda: {"score": float("nan")}, eval_every=1, keep="best:score")
