@@ -54,12 +54,25 @@ def embed(
 
 
 def _check_split(features: Tensor, labels: Tensor, name: str) -> None:
-    if features.dim() != 2:
-        raise ValueError(f"{name}_features must have shape (N, D), got {tuple(features.shape)}")
+    if not isinstance(features, Tensor) or not isinstance(labels, Tensor):
+        raise TypeError(f"{name}_features and {name}_labels must be torch tensors, got "
+                        f"{type(features).__name__} and {type(labels).__name__}")
+    if features.dim() != 2 or features.shape[0] == 0 or features.shape[1] == 0:
+        raise ValueError(f"{name}_features must have shape (N, D) with N, D >= 1, got {tuple(features.shape)}")
+    if not features.is_floating_point() or not torch.isfinite(features).all():
+        raise ValueError(f"{name}_features must be finite floating-point values (NaN or inf from the encoder?)")
     if labels.shape != (features.shape[0],):
         raise ValueError(
             f"{name}_labels must have shape ({features.shape[0]},) to match {name}_features, got {tuple(labels.shape)}"
         )
+    if labels.is_floating_point() or labels.dtype == torch.bool or (labels < 0).any():
+        raise TypeError(f"{name}_labels must hold class indices (non-negative integers), got dtype {labels.dtype}")
+
+
+def _check_directions(x: Tensor, name: str) -> None:
+    """Cosines need a direction: a row of zeros has none."""
+    if (torch.linalg.vector_norm(x.double(), dim=1) == 0).any():
+        raise ValueError(f"{name} has rows of zeros, whose cosine similarity is undefined")
 
 
 def _to_numpy(features: Tensor, labels: Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +89,11 @@ def linear_probe_accuracy(
 
     _check_split(train_features, train_labels, "train")
     _check_split(test_features, test_labels, "test")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train_features and test_features must have the same D, got {train_features.shape[1]} "
+                         f"and {test_features.shape[1]}")
+    if len(torch.unique(train_labels)) < 2:
+        raise ValueError("train_labels must hold at least 2 classes for a linear probe")
     (x_tr, y_tr), (x_te, y_te) = _to_numpy(train_features, train_labels), _to_numpy(test_features, test_labels)
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     probe.fit(x_tr, y_tr)
@@ -88,8 +106,13 @@ def knn_accuracy(
     """Test accuracy of a majority vote among the ``k`` most cosine-similar training examples."""
     _check_split(train_features, train_labels, "train")
     _check_split(test_features, test_labels, "test")
-    if not 1 <= k <= len(train_features):
-        raise ValueError(f"k must lie in [1, {len(train_features)}], got {k}")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train_features and test_features must have the same D, got {train_features.shape[1]} "
+                         f"and {test_features.shape[1]}")
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(train_features):
+        raise ValueError(f"k must be an integer in [1, {len(train_features)}], got {k!r}")
+    _check_directions(train_features, "train_features")
+    _check_directions(test_features, "test_features")
     sim = F.normalize(test_features.float(), dim=1) @ F.normalize(train_features.float(), dim=1).T
     neighbours = train_labels[sim.topk(k, dim=1).indices]
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
@@ -105,6 +128,7 @@ def spearman(x: Sequence[float] | np.ndarray | Tensor, y: Sequence[float] | np.n
     """Spearman's rank correlation: Pearson's correlation of the ranks (ties get their mean rank)."""
     from scipy.stats import spearmanr
 
+    x, y = (v.detach().cpu() if isinstance(v, Tensor) else v for v in (x, y))  # a tensor with grad is legal input
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.ndim != 1 or x.shape != y.shape:
         raise ValueError(f"x and y must be 1-D of the same length, got shapes {x.shape} and {y.shape}")
@@ -123,8 +147,13 @@ def mean_cosine(x: Tensor) -> float:
     Near 0 for directions spread over the sphere; near 1 when all vectors crowd into a narrow
     cone (the anisotropy of raw language-model sentence vectors, Ethayarajh 2019).
     """
-    if x.dim() != 2 or x.shape[0] < 2:
-        raise ValueError(f"x must have shape (N, D) with N >= 2, got {tuple(x.shape)}")
+    if not isinstance(x, Tensor):
+        raise TypeError(f"x must be a torch tensor, got {type(x).__name__}")
+    if x.dim() != 2 or x.shape[0] < 2 or x.shape[1] < 1:
+        raise ValueError(f"x must have shape (N, D) with N >= 2 and D >= 1, got {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x holds NaN or inf (from the encoder?)")
+    _check_directions(x, "x")
     z = F.normalize(x.double(), dim=1)
     total = z.sum(0)
     n = z.shape[0]

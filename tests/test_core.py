@@ -90,9 +90,9 @@ def test_knn_matches_loop_reference():
 
 def test_evaluation_bad_input():
     with pytest.raises(ValueError, match="train_labels"):
-        evaluate.knn_accuracy(torch.randn(5, 2), torch.zeros(4), torch.randn(2, 2), torch.zeros(2))
+        evaluate.knn_accuracy(torch.randn(5, 2), torch.zeros(4, dtype=torch.long), torch.randn(2, 2), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="k must"):
-        evaluate.knn_accuracy(torch.randn(5, 2), torch.zeros(5), torch.randn(2, 2), torch.zeros(2), k=6)
+        evaluate.knn_accuracy(torch.randn(5, 2), torch.zeros(5, dtype=torch.long), torch.randn(2, 2), torch.zeros(2, dtype=torch.long), k=6)
 
 
 def test_embed_batches_and_restores_mode():
@@ -167,3 +167,31 @@ def test_packaged_text_model_loads_offline(offline_hub):
 def test_unavailable_model_raises_clear_error(offline_hub):
     with pytest.raises(ct.data.SourceUnavailableError, match="could not load the model"):
         load_text_model("bert-base-uncased")
+
+
+def test_evaluation_refuses_inputs_that_give_meaningless_numbers():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 4, generator=g), torch.arange(20) % 2
+    assert 0 <= evaluate.knn_accuracy(x, y, x, y, k=3) <= 1
+    bad_nan = x.clone()
+    bad_nan[3, 1] = float("nan")
+    zero = x.clone()
+    zero[5] = 0
+    cases = [
+        (lambda: evaluate.knn_accuracy(bad_nan, y, x, y), ValueError, "train_features must be finite"),
+        (lambda: evaluate.knn_accuracy(zero, y, x, y), ValueError, "train_features has rows of zeros"),
+        (lambda: evaluate.knn_accuracy(x, y.float(), x, y), TypeError, "train_labels must hold class indices"),
+        (lambda: evaluate.knn_accuracy(x, y, x, y, k=2.0), ValueError, "k must be an integer"),
+        (lambda: evaluate.knn_accuracy(x, y, x[:, :3], y), ValueError, "the same D"),
+        (lambda: evaluate.knn_accuracy(x[:0], y[:0], x, y), ValueError, "N, D >= 1"),
+        (lambda: evaluate.linear_probe_accuracy(x, torch.zeros(20, dtype=torch.long), x, y), ValueError, "2 classes"),
+        (lambda: evaluate.linear_probe_accuracy(x.tolist(), y, x, y), TypeError, "torch tensors"),
+        (lambda: evaluate.mean_cosine(zero), ValueError, "rows of zeros"),
+        (lambda: evaluate.mean_cosine(bad_nan), ValueError, "NaN or inf"),
+        (lambda: evaluate.mean_cosine(torch.zeros(3, 0)), ValueError, "D >= 1"),
+    ]
+    for call, error, match in cases:
+        with pytest.raises(error, match=match):
+            call()
+    z = torch.randn(10, generator=g, requires_grad=True)
+    assert evaluate.spearman(z, z.detach() * 2) == pytest.approx(1.0)  # a tensor with grad is fine
