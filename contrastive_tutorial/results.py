@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import math
+import numbers
 import os
+import re
 from pathlib import Path
 
 from .profiles import CHAPTERS, Profile
@@ -87,17 +89,31 @@ def record(profile: Profile, measure: str, value: float, unit: str = "") -> None
         raise TypeError(f"profile must be the chapter's Profile (ct.profile(...)), got {type(profile).__name__}")
     if profile.chapter not in CHAPTERS:
         raise ValueError(f"profile.chapter must be one of {sorted(CHAPTERS)}, got {profile.chapter!r}")
-    if not measure:
-        raise ValueError("measure must be a non-empty name")
+    if not isinstance(measure, str) or not measure:
+        raise ValueError(f"measure must be a non-empty name, got {measure!r}")
+    if not isinstance(profile.name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", profile.name):
+        raise ValueError(f"profile.name must be a plain name (letters, digits, _ and -), got {profile.name!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars are Real; True, "0.5", arrays not
+        raise TypeError(f"value of {measure!r} must be a real number, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"value of {measure!r} must be finite, got {value}")
     path = results_dir() / f"{profile.chapter}.{profile.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    records = json.loads(path.read_text()) if path.exists() else {}
+    records = _read(path) if path.exists() else {}
     records[measure] = {"value": value, "unit": unit, "device": str(profile.device),
                         "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     path.write_text(json.dumps(records, indent=1) + "\n")
+
+
+def _read(path: Path) -> dict:
+    try:
+        records = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path}: not a results file ({error}); delete it to start afresh") from error
+    if not isinstance(records, dict):
+        raise ValueError(f"{path}: not a results file (expected a JSON object of measures)")
+    return records
 
 
 def load(directory: Path | str | None = None) -> "pd.DataFrame":
@@ -109,7 +125,7 @@ def load(directory: Path | str | None = None) -> "pd.DataFrame":
     rows = []
     for path in sorted(folder.glob("*.json")) if folder.exists() else []:
         chapter, _, profile_name = path.stem.partition(".")
-        for measure, entry in json.loads(path.read_text()).items():
+        for measure, entry in _read(path).items():
             rows.append({"chapter": chapter, "profile": profile_name, "measure": measure, **entry})
     columns = ["chapter", "profile", "measure", "value", "unit", "device", "recorded"]
     return pd.DataFrame(rows, columns=columns)

@@ -92,3 +92,21 @@ def test_run_store_keys_runs_by_chapter_profile_name_and_settings(tmp_path, monk
         runs.checkpoint(P, "a b")
     with pytest.raises(TypeError, match="Profile"):
         runs.checkpoint("simcse", "unsup")
+
+
+def test_records_refuse_paths_and_values_that_are_not_numbers(results_dir):
+    from types import MappingProxyType
+
+    P = ct.profile("simclr")
+    escaping = ct.Profile("../../x", "simclr", "test", P.device, MappingProxyType({}))
+    with pytest.raises(ValueError, match="profile.name must be a plain name"):
+        results.record(escaping, "probe", 1.0)
+    for bad in (True, "0.5", [1.0]):
+        with pytest.raises(TypeError, match="must be a real number"):
+            results.record(P, "probe", bad)
+    import numpy as np
+
+    results.record(P, "probe", np.float32(0.5))  # numpy scalars are numbers
+    (results_dir / "simclr.quick.json").write_text("{not json")
+    with pytest.raises(ValueError, match="simclr.quick.json: not a results file"):
+        results.load()
