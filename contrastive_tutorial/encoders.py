@@ -296,6 +296,10 @@ class TextEncoder(nn.Module):
         Sentences are sorted by length so batches carry little padding; the output keeps
         the input order.
         """
+        if isinstance(poolers, str):
+            raise TypeError(f"poolers must be a list of pooler names, e.g. [{poolers!r}], not one string")
+        if not poolers:
+            raise ValueError("poolers is empty")
         for pooler in poolers:
             _check_pooler(pooler)
         def pooled(chunk: list[str]) -> dict[str, Tensor]:

@@ -154,6 +154,13 @@ def similarity(query: Tensor, keys: Tensor, normalize: bool = True) -> Tensor:
     ``normalize`` is true, the plain dot product otherwise. Computed in float32 (float64
     for float64 inputs), whatever the input precision.
     """
+    for name, x in (("query", query), ("keys", keys)):
+        if not isinstance(x, Tensor) or not x.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch tensor, got {getattr(x, 'dtype', type(x).__name__)}")
+        if x.dim() != 2 or x.shape[1] == 0:
+            raise ValueError(f"{name} must have shape (B, D) with D >= 1, got {tuple(x.shape)}")
+    if query.shape[1] != keys.shape[1]:
+        raise ValueError(f"query and keys must have the same D, got {query.shape[1]} and {keys.shape[1]}")
     dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
     q, k = query.to(dtype), keys.to(dtype)
     if normalize:

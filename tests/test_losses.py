@@ -375,3 +375,14 @@ def test_every_loss_names_a_non_finite_argument(bad):
         broken[1, 2] = bad
         with pytest.raises(ValueError, match=f"{name}: .* holds NaN or inf"):
             call(broken)
+
+
+def test_similarity_refuses_vectors_empty_rows_and_mismatched_widths():
+    with pytest.raises(ValueError, match="query must have shape"):
+        L.similarity(torch.randn(4), torch.randn(4))
+    with pytest.raises(ValueError, match="D >= 1"):
+        L.similarity(torch.randn(3, 0), torch.randn(3, 0))
+    with pytest.raises(ValueError, match="same D"):
+        L.similarity(torch.randn(3, 4), torch.randn(3, 5))
+    with pytest.raises(TypeError, match="floating-point"):
+        L.similarity(torch.ones(3, 4, dtype=torch.long), torch.randn(3, 4))

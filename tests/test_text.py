@@ -424,3 +424,12 @@ def test_simcse_speed_benchmark_smoke():
     out = subprocess.run([sys.executable, str(script), "--smoke", "--check"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "check, dropout off" in out.stdout and "ratio plain / fast:" in out.stdout
+
+
+def test_encoders_refuse_one_string_where_a_list_is_meant(tiny):
+    with pytest.raises(TypeError, match="not one string"):
+        tiny.encode("hello")
+    with pytest.raises(TypeError, match="list of pooler names"):
+        tiny.encode_poolers(["a b"], poolers="mean")
+    with pytest.raises(ValueError, match="empty"):
+        tiny.encode([])

@@ -176,3 +176,19 @@ def test_bad_input_is_refused_with_the_argument_named():
     views = ImageViews()
     with pytest.raises(ValueError, match="params"):
         views.apply(torch.rand(3, 1, 8, 8), views.sample(2))
+
+
+def test_views_refuse_images_outside_the_unit_range():
+    from contrastive_tutorial.views import ImageViews, grayscale
+
+    views = ImageViews(generator=torch.Generator().manual_seed(0))
+    pixels = torch.rand(2, 3, 8, 8)
+    assert views(pixels).shape == (2, 3, 8, 8) and views((pixels * 255).to(torch.uint8)).shape == (2, 3, 8, 8)
+    with pytest.raises(ValueError, match=r"\[0, 1\].*divide floats in \[0, 255\] by 255"):
+        views(pixels * 255)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        views(pixels * 2 - 1)  # normalised to [-1, 1]
+    with pytest.raises(ValueError, match="NaN or inf"):
+        views(torch.full((1, 3, 8, 8), float("nan")))
+    with pytest.raises(ValueError, match="1 or 3"):
+        grayscale(torch.rand(1, 4, 8, 8))

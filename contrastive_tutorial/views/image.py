@@ -28,14 +28,28 @@ _LUMA = (0.299, 0.587, 0.114)  # ITU-R 601-2 weights, as PIL's convert("L") and 
 
 
 def _check_images(images: Tensor) -> None:
+    if not isinstance(images, Tensor):
+        raise TypeError(f"images must be a torch tensor, got {type(images).__name__}")
     if images.dim() != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float tensor of shape (B, C, H, W), got {tuple(images.shape)} {images.dtype}")
     if images.shape[1] not in (1, 3):
         raise ValueError(f"images must have 1 (gray) or 3 (RGB) channels, got {images.shape[1]}")
+    from ..losses import _checking_values
+
+    if _checking_values() and images.numel():
+        low, high = float(images.min()), float(images.max())
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError("images hold NaN or inf values")
+        if low < -1e-4 or high > 1 + 1e-4:
+            raise ValueError(
+                f"images must hold values in [0, 1] (uint8 images are scaled by 1/255 for you), got values in "
+                f"[{low:.3g}, {high:.3g}]: divide floats in [0, 255] by 255, map normalised images back to [0, 1]")
 
 
 def grayscale(images: Tensor) -> Tensor:
     """Luminance ``0.299 R + 0.587 G + 0.114 B`` of ``(B, 3, H, W)`` images as ``(B, 1, H, W)``."""
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"images must have shape (B, 1 or 3, H, W), got {tuple(images.shape)}")
     if images.shape[1] == 1:
         return images
     weights = images.new_tensor(_LUMA).view(1, 3, 1, 1)
