@@ -14,6 +14,7 @@ ships the data) and asks the Hugging Face hub otherwise; ``source="local"`` or
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import warnings
@@ -70,6 +71,7 @@ _STS_SUBSETS = {
 }
 _SICK_FILES = {"train": "SICK_train.txt", "validation": "SICK_trial.txt"}
 _SICK_HUB = "RobZamp/sick"
+_SICK_LABELS = ("ENTAILMENT", "NEUTRAL", "CONTRADICTION")
 
 class ShortTextSet(NamedTuple):
     """A short-text clustering set: its number of classes and where its public copy lives.
@@ -145,23 +147,60 @@ def _choose(source: str, local: list[Path], what: str, local_hint: str) -> bool:
     return bool(local) and source != "hub"
 
 
-def _read_columns(path: Path, n_columns: int, skip_header: bool = False) -> list[list[str]]:
-    with open(path, encoding="utf-8") as handle:
-        return _split_columns(handle, n_columns, str(path), skip_header)
+class Row(list):
+    """The fields of one line of a data file, with where it came from (for error messages)."""
+
+    where: str = ""
+
+    def integer(self, i: int) -> int:
+        """Field ``i`` as a non-negative integer (a class label); an error names the file and line otherwise."""
+        if not self[i].strip().isdigit():
+            raise ValueError(f"{self.where}: expected an integer label in field {i}, got {self[i]!r}")
+        return int(self[i])
+
+    def number(self, i: int, low: float = -math.inf, high: float = math.inf) -> float:
+        """Field ``i`` as a finite number in [low, high]; an error names the file and line otherwise."""
+        try:
+            value = float(self[i])
+        except ValueError:
+            raise ValueError(f"{self.where}: expected a number in column {i + 1}, got {self[i]!r}") from None
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ValueError(f"{self.where}: column {i + 1} must be a finite number in [{low}, {high}], got {self[i]!r}")
+        return value
 
 
-def _split_columns(lines: Iterable[str], n_columns: int, where: str, skip_header: bool = False) -> list[list[str]]:
+def _read_columns(path: Path, n_columns: int, header: str | None = None) -> list[Row]:
+    """The rows of a tab-separated UTF-8 file (a byte-order mark is allowed). ``header``: the
+    text the first line must start with, which is then skipped. An empty file, another
+    encoding or a missing header raise an error naming the file."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            lines = handle.readlines()
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); convert it to UTF-8") from None
+    if header is not None:
+        if not lines or not lines[0].startswith(header):
+            raise ValueError(f"{path}:1: expected the header line starting with {header!r}; is this the right file?")
+        lines[0] = ""
+    rows = _split_columns(lines, n_columns, str(path))
+    if not rows:
+        raise ValueError(f"{path}: the file holds no rows")
+    return rows
+
+
+def _split_columns(lines: Iterable[str], n_columns: int, where: str) -> list[Row]:
     """Tab-separated lines as rows of ``n_columns`` fields (the last keeps any further tabs).
 
     Empty lines are skipped; a line with fewer fields raises an error naming ``where`` and its line.
     """
     rows = []
     for number, line in enumerate(lines):
-        if (skip_header and number == 0) or not line.strip():
+        if not line.strip():
             continue
-        parts = line.rstrip("\r\n").split("\t", n_columns - 1)
+        parts = Row(line.rstrip("\r\n").split("\t", n_columns - 1))
+        parts.where = f"{where}:{number + 1}"
         if len(parts) != n_columns:
-            raise ValueError(f"{where}:{number + 1}: expected {n_columns} tab-separated columns")
+            raise ValueError(f"{parts.where}: expected {n_columns} tab-separated columns")
         rows.append(parts)
     return rows
 
@@ -203,7 +242,7 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
             {
                 "sentence1": [r[1] for _, r in rows],
                 "sentence2": [r[2] for _, r in rows],
-                "score": [float(r[0]) for _, r in rows],
+                "score": [r.number(0, 0.0, 5.0) for _, r in rows],
                 "subset": [name for name, _ in rows],
             }
         )
@@ -228,12 +267,15 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
     hint = (f"set CT_DATA_DIR to a folder holding sts/sick/{_SICK_FILES[split]}" if split in _SICK_FILES
             else "SICK test has no offline copy; it needs network access")
     if _choose(source, local, f"SICK {split}", hint):
-        rows = _read_columns(local[0], 5, skip_header=True)
+        rows = _read_columns(local[0], 5, header="pair_ID")
+        for r in rows:
+            if r[4] not in _SICK_LABELS:
+                raise ValueError(f"{r.where}: unknown entailment label {r[4]!r} (expected one of {_SICK_LABELS})")
         return _from_dict(
             {
                 "sentence1": [r[1] for r in rows],
                 "sentence2": [r[2] for r in rows],
-                "score": [float(r[3]) for r in rows],
+                "score": [r.number(3, 1.0, 5.0) for r in rows],
                 "label": [r[4] for r in rows],
             }
         )
@@ -326,18 +368,19 @@ def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
 
         raw = _from_hub(name, lambda: load_dataset("text", data_files=spec.url, split="train"), hint)
         rows = _fields(raw["text"], spec, spec.url)
-    return _from_dict({"text": [r[1].strip() for r in rows], "label": [int(r[0]) for r in rows]})
+    return _from_dict({"text": [r[1].strip() for r in rows], "label": [r.integer(0) for r in rows]})
 
 
-def _fields(lines: Sequence[str], spec: ShortTextSet, where: str) -> list[tuple[str, str]]:
-    """(label, text) from each non-empty line of a downloaded short-text file."""
+def _fields(lines: Sequence[str], spec: ShortTextSet, where: str) -> list[Row]:
+    """(label, text) rows from each non-empty line of a downloaded short-text file."""
     width = max(spec.label_field, spec.text_field) + 1
     rows = []
-    for number, parts in enumerate(_split_columns(lines, width, where)):
-        if not parts[spec.label_field].strip().isdigit():
-            raise ValueError(f"{where}: row {number + 1}: expected an integer label in field {spec.label_field}, "
-                             f"got {parts[spec.label_field]!r}")
-        rows.append((parts[spec.label_field], parts[spec.text_field]))
+    for parts in _split_columns(lines, width, where):
+        row = Row([str(parts.integer(spec.label_field)), parts[spec.text_field]])
+        row.where = parts.where
+        rows.append(row)
+    if not rows:
+        raise ValueError(f"{where}: the file holds no rows")
     return rows
 
 

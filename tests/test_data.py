@@ -57,7 +57,7 @@ def test_short_text_online_file_fields(tiny_data_dir, tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="traintest:2: expected 3"):
         data.load_short_text_clustering("searchsnippets", source="hub")
     online.write_text("5\tsports\tteam wins\n")  # a text where the label should be
-    with pytest.raises(ValueError, match="traintest: row 1: expected an integer label in field 1"):
+    with pytest.raises(ValueError, match="traintest:1: expected an integer label in field 1"):
         data.load_short_text_clustering("searchsnippets", source="hub")
     monkeypatch.setitem(data.SHORT_TEXT_SETS, "agnews", data.ShortTextSet(4))
     with pytest.raises(data.SourceUnavailableError, match="no known public file"):
@@ -244,3 +244,29 @@ def test_a_limited_wiki1m_streams_only_the_sentences_it_needs(monkeypatch):
     assert len(ds) == 5 and len(read) == 9  # every other row is too short; nothing past the fifth kept one
     with pytest.raises(ValueError, match="limit"):
         data.load_unlabelled_sentences("lee_background", limit=0)
+
+
+def test_data_files_name_the_file_and_line_of_what_is_wrong(tiny_data_dir):
+    sts = tiny_data_dir / "sts" / "semeval" / "2012.A.test.tsv"
+    sick = tiny_data_dir / "sts" / "sick" / "SICK_train.txt"
+    stc = tiny_data_dir / "short_text_clustering" / "agnews.tsv"
+    header = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
+    cases = [
+        (sts, "4.5\tA\tB\nnan\tC\tD\n", lambda: data.load_sts("sts12"), r"2012.A.test.tsv:2: column 1 must be a finite"),
+        (sts, "4.5\tA\tB\nfive\tC\tD\n", lambda: data.load_sts("sts12"), r"2012.A.test.tsv:2: expected a number"),
+        (sts, "7.5\tA\tB\n", lambda: data.load_sts("sts12"), r"2012.A.test.tsv:1: column 1 must be .* in \[0.0, 5.0\]"),
+        (sts, "", lambda: data.load_sts("sts12"), "2012.A.test.tsv: the file holds no rows"),
+        (sick, "1\tA man\tA person\t4.7\tENTAILMENT\n", lambda: data.load_sick("train"), "SICK_train.txt:1: expected the header"),
+        (sick, header + "1\tA\tB\t4.7\tMAYBE\n", lambda: data.load_sick("train"), "SICK_train.txt:2: unknown entailment label"),
+        (stc, "3\tstocks\nx\tteam\n", lambda: data.load_short_text_clustering("agnews"), "agnews.tsv:2: expected an integer label"),
+    ]
+    for path, text, load, match in cases:
+        path.write_text(text)
+        with pytest.raises(ValueError, match=match):
+            load()
+    sts.write_bytes("\ufeff4.5\tA cat sits.\tA cat is sitting.\n".encode("utf-8"))  # a byte-order mark
+    with pytest.warns(UserWarning):
+        assert data.load_sts("sts12")["score"] == [4.5, 2.0]
+    sts.write_bytes("4.5\tcaf\xe9\tB\n".encode("latin-1"))
+    with pytest.raises(ValueError, match="2012.A.test.tsv: not UTF-8"):
+        data.load_sts("sts12")
