@@ -417,6 +417,8 @@ def load_classification(name: str, source: str = "auto", test_size: int = 1000, 
     local = _local_files("short_text_clustering/agnews.tsv") if name == "agnews" else []
     if _choose(source, local, name, "set CT_DATA_DIR to the shared data folder (agnews only)"):
         ds = load_short_text_clustering("agnews", source="local")
+        if isinstance(test_size, bool) or not isinstance(test_size, int) or not 0 < test_size < len(ds):
+            raise ValueError(f"test_size must be an integer in (0, {len(ds)}), got {test_size!r}")
         order = np.random.default_rng(seed).permutation(len(ds))
         texts, labels = [ds["text"][i] for i in order], [ds["label"][i] - 1 for i in order]
         return LabelledText(texts[test_size:], labels[test_size:], texts[:test_size], labels[:test_size],

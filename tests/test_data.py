@@ -270,3 +270,11 @@ def test_data_files_name_the_file_and_line_of_what_is_wrong(tiny_data_dir):
     sts.write_bytes("4.5\tcaf\xe9\tB\n".encode("latin-1"))
     with pytest.raises(ValueError, match="2012.A.test.tsv: not UTF-8"):
         data.load_sts("sts12")
+
+
+def test_classification_split_sizes_must_leave_both_sides(tiny_data_dir):
+    for bad in (0, 2, -1, 1.5):
+        with pytest.raises(ValueError, match="test_size must be an integer in"):
+            data.load_classification("agnews", test_size=bad)
+    split = data.load_classification("agnews", test_size=1)
+    assert len(split.train_texts) == len(split.test_texts) == 1
