@@ -198,7 +198,8 @@ class Batches:
     ``keys`` (one hashable per example, e.g. the sentence) keeps a batch free of duplicates,
     as sentence-transformers' no-duplicates sampler: an example whose key is already in the
     batch waits for the next one. In unsupervised SimCSE a repeated sentence is its own
-    false negative.
+    false negative. With ``keys``, ``len`` is an upper bound: the last examples of a pass may
+    share keys and not fill a batch.
 
     ``state_dict()`` holds the generator's state at the start of the current pass, so
     :func:`train` resumes in the middle of an epoch by replaying the pass and skipping the
