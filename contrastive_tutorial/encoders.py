@@ -233,8 +233,11 @@ class TextEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_pooler(pooler)
-        if max_length < 2:
-            raise ValueError(f"max_length must be >= 2 (room for [CLS] and [SEP]), got {max_length}")
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
+            raise ValueError(f"max_length must be an integer >= 2 (room for [CLS] and [SEP]), got {max_length!r}")
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if positions is not None and max_length > positions:
+            raise ValueError(f"max_length ({max_length}) exceeds the model's {positions} positions")
         self.model, self.tokenizer = model, tokenizer
         self.pooler, self.mlp_only_train, self.max_length = pooler, mlp_only_train, max_length
         hidden = model.config.hidden_size

@@ -44,9 +44,16 @@ def _check(
     mistakes: dict[str, Callable[..., Tensor]],
 ) -> bool:
     """Compare ``fn`` with ``reference`` on every case; on a mismatch, name the matching mistake."""
+    if not callable(fn):
+        raise TypeError(f"pass your {what} function itself (the function, not its result), got {type(fn).__name__}")
     for args in cases:
         expected = reference(*args)
-        got = _as_tensor(fn(*[a.clone() if isinstance(a, Tensor) else a for a in args]), what)
+        try:
+            out = fn(*[a.clone() if isinstance(a, Tensor) else a for a in args])
+        except TypeError as error:
+            raise ExerciseError(f"{what} could not be called with {len(args)} arguments ({error}); "
+                                "check the signature the exercise asks for") from error
+        got = _as_tensor(out, what)
         if got.shape != expected.shape:
             raise ExerciseError(f"{what} returned shape {tuple(got.shape)}; expected {tuple(expected.shape)}"
                                 + (" (a scalar: average over the anchors)" if expected.dim() == 0 else ""))

@@ -56,3 +56,12 @@ def test_other_checkers_name_their_mistakes():
         exercises.check_fgm(lambda g, e: e * g.sign())
     with pytest.raises(ExerciseError, match="whole batch"):
         exercises.check_fgm(lambda g, e: e * g / g.norm())
+
+
+def test_checkers_name_a_wrong_callable():
+    from contrastive_tutorial import exercises
+
+    with pytest.raises(TypeError, match="the function, not its result"):
+        exercises.check_nt_xent(1.0)
+    with pytest.raises(exercises.ExerciseError, match="could not be called with 3 arguments"):
+        exercises.check_nt_xent(lambda z1, z2: z1.sum())

@@ -433,3 +433,11 @@ def test_encoders_refuse_one_string_where_a_list_is_meant(tiny):
         tiny.encode_poolers(["a b"], poolers="mean")
     with pytest.raises(ValueError, match="empty"):
         tiny.encode([])
+
+
+def test_text_encoder_refuses_lengths_the_model_cannot_take(tiny_encoder_parts):
+    tokenizer, model = tiny_encoder_parts
+    with pytest.raises(ValueError, match="integer >= 2"):
+        TextEncoder(model, tokenizer, max_length="32")
+    with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
+        TextEncoder(model, tokenizer, max_length=65)
