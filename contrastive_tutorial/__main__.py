@@ -76,9 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     if rank == 0:
         out = args.out / P.chapter / P.name / f"{args.recipe}-seed{args.seed}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
-        settings = {k: v for k, v in P.settings.items()}
         out.write_text(json.dumps({"recipe": args.recipe, "profile": P.name, "seed": args.seed, "processes": world,
-                                   "settings": settings, "scores": scores, "history": list(history)},
+                                   "settings": dict(P.settings), "scores": scores, "history": list(history)},
                                   indent=1, default=repr) + "\n")
         print(json.dumps({"recipe": args.recipe, "profile": P.name, "scores": scores}, default=repr))
         print(f"wrote {out}")
