@@ -67,7 +67,8 @@ def gathered(*tensors: Tensor) -> tuple[Tensor, ...]:
     """:func:`gather_with_grad` of each tensor; integer tensors (labels) are gathered without
     autograd. What a method's loss calls on its embeddings so that its negatives are the global
     batch; in one process it returns the tensors themselves."""
-    if world()[1] == 1:
+    size = world()[1]
+    if size == 1:
         return tensors
     import torch.distributed as dist
 
@@ -76,7 +77,7 @@ def gathered(*tensors: Tensor) -> tuple[Tensor, ...]:
         if x.is_floating_point():
             out.append(gather_with_grad(x))
         else:
-            parts = [torch.empty_like(x) for _ in range(world()[1])]
+            parts = [torch.empty_like(x) for _ in range(size)]
             dist.all_gather(parts, x.contiguous())
             out.append(torch.cat(parts))
     return tuple(out)
@@ -85,11 +86,12 @@ def gathered(*tensors: Tensor) -> tuple[Tensor, ...]:
 def gathered_objects(items: list) -> list:
     """Every process's ``items`` (e.g. a batch's sentences) concatenated in rank order; the
     list itself in one process."""
-    if world()[1] == 1:
+    size = world()[1]
+    if size == 1:
         return items
     import torch.distributed as dist
 
-    parts: list = [None] * world()[1]
+    parts: list = [None] * size
     dist.all_gather_object(parts, items)
     return [item for part in parts for item in part]
 

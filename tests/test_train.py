@@ -371,7 +371,7 @@ def test_an_interrupted_run_resumes_to_the_same_losses_and_weights(tmp_path):
 # ----------------------------------------------------------------- memory
 def test_gradient_cached_supervised_simcse_has_the_plain_gradients(tiny_encoder_parts):
     from contrastive_tutorial.encoders import TextEncoder
-    from contrastive_tutorial.methods.simcse import SimCSE, _CachedSimCSE
+    from contrastive_tutorial.methods.simcse import CachedSimCSE, SimCSE
 
     tokenizer, model = tiny_encoder_parts
     torch.manual_seed(0)
@@ -384,7 +384,7 @@ def test_gradient_cached_supervised_simcse_has_the_plain_gradients(tiny_encoder_
     loss.backward()
     expected = {k: p.grad.clone() for k, p in encoder.named_parameters() if p.grad is not None}
     encoder.zero_grad(set_to_none=True)
-    cached = _CachedSimCSE(encoder, 0.05, chunk_size=3)
+    cached = CachedSimCSE(encoder, 0.05, chunk_size=3)
     value = cached.backward(batch, scale=4.0)
     assert value.item() == pytest.approx(loss.item(), rel=1e-5)
     for name, grad in expected.items():

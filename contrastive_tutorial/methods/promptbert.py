@@ -46,7 +46,6 @@ __all__ = [
 ]
 
 
-
 class PromptEncoder(nn.Module):
     r"""Sentence vectors from the [MASK] of a prompt: :math:`h = H^{(L)}_{[\mathrm{MASK}]}(\text{template}(x))`.
 

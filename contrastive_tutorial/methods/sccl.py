@@ -176,12 +176,11 @@ class SCCLObjective(nn.Module):
         super().__init__()
         if objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
-        self.model, self.texts, self.views = model, list(texts), views
+        self.model, self.texts = model, list(texts)
+        self.views = None if views is None else (list(views[0]), list(views[1]))
         self.objective, self.eta, self.temperature = objective, eta, temperature
-        if views is not None:
-            self.views = (list(views[0]), list(views[1]))
-            if any(len(v) != len(self.texts) for v in self.views):
-                raise ValueError(f"views must be two lists of {len(self.texts)} texts, one per text")
+        if self.views is not None and any(len(v) != len(self.texts) for v in self.views):
+            raise ValueError(f"views must be two lists of {len(self.texts)} texts, one per text")
 
     def loss(self, idx: list[int]) -> Tensor:
         pair = None if self.views is None else ([self.views[0][i] for i in idx], [self.views[1][i] for i in idx])

@@ -33,6 +33,7 @@ __all__ = [
     "unsup_loss",
     "pair_loss",
     "SimCSE",
+    "CachedSimCSE",
     "auto_chunk_size",
     "sts_dev_evaluator",
     "train_simcse",
@@ -122,28 +123,37 @@ class SimCSE(nn.Module):
     dropout views; ``mask_duplicates`` leaves a repeated sentence out of its own denominator);
     a dict with ``anchor``, ``positive`` (and ``negative``) lists is supervised SimCSE or
     DeCLUTR (:func:`pair_loss`).
-
-    ``chunk_size`` turns on gradient caching for the supervised batch
-    (:func:`~contrastive_tutorial.scale.cached_backward`): each column is encoded
-    ``chunk_size`` sentences at a time, so a batch of 512 triples fits a 16 GB GPU, with the
-    gradients of the full batch.
     """
 
-    def __init__(self, encoder: TextEncoder, temperature: float = 0.05, mask_duplicates: bool = False,
-                 chunk_size: int | None = None) -> None:
+    def __init__(self, encoder: TextEncoder, temperature: float = 0.05, mask_duplicates: bool = False) -> None:
         super().__init__()
-        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1):
-            raise ValueError(f"chunk_size must be a positive integer or None, got {chunk_size!r}")
-        self.encoder, self.temperature = encoder, temperature
-        self.mask_duplicates, self.chunk_size = mask_duplicates, chunk_size
+        self.encoder, self.temperature, self.mask_duplicates = encoder, temperature, mask_duplicates
 
     def loss(self, batch: Batch) -> Tensor:
         if isinstance(batch, dict):
             return pair_loss(self.encoder, batch, self.temperature)
         return unsup_loss(self.encoder, batch, self.temperature, self.mask_duplicates)
 
-    def cached_loss(self, batch: dict[str, list[str]], scale: float = 1.0) -> Tensor:
-        """Backpropagate ``scale`` times the supervised loss chunk by chunk; return the loss, detached."""
+
+class CachedSimCSE(SimCSE):
+    """:class:`SimCSE` whose supervised batches backpropagate through gradient caching
+    (:func:`~contrastive_tutorial.scale.cached_backward`): each column is encoded
+    ``chunk_size`` sentences at a time, so a batch of 512 triples fits a 16 GB GPU, with the
+    gradients of the full batch. ``backward(batch, scale)`` backpropagates ``scale`` times the
+    loss itself and returns the loss, detached (:func:`~contrastive_tutorial.train.train`)."""
+
+    def __init__(self, encoder: TextEncoder, temperature: float = 0.05, mask_duplicates: bool = False,
+                 chunk_size: int = 128) -> None:
+        super().__init__(encoder, temperature, mask_duplicates)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        self.chunk_size = chunk_size
+
+    def backward(self, batch: Batch, scale: float = 1.0) -> Tensor:
+        if not isinstance(batch, dict):  # unsupervised batches: the plain loss
+            loss = self.loss(batch)
+            (scale * loss).backward()
+            return loss.detach()
         from ..scale import cached_backward
 
         columns = [batch[c] for c in ("anchor", "positive", "negative") if c in batch]
@@ -154,17 +164,6 @@ class SimCSE(nn.Module):
 
         loss = cached_backward(self.encoder, [self.encoder.tokenize(c) for c in columns], loss_of, self.chunk_size)
         return loss / scale
-
-
-class _CachedSimCSE(SimCSE):
-    """:class:`SimCSE` whose supervised batches backpropagate through gradient caching (``backward``)."""
-
-    def backward(self, batch: Batch, scale: float = 1.0) -> Tensor:
-        if not isinstance(batch, dict):
-            loss = self.loss(batch)
-            (scale * loss).backward()
-            return loss.detach()
-        return self.cached_loss(batch, scale)
 
 
 def auto_chunk_size(device: torch.device | str, batch_size: int, chunk: int = 128, memory_gib: float = 24.0) -> int | None:
@@ -222,7 +221,8 @@ def train_simcse(
     steps and the best ``dev_spearman`` checkpoint is restored. ``max_steps`` caps the number
     of steps (the quick profile's short runs). ``no_duplicates`` draws batches in which no
     sentence (no anchor) occurs twice; ``chunk_size`` turns on gradient caching
-    (:class:`SimCSE`), ``"auto"`` where the GPU's memory is short (:func:`auto_chunk_size`). ``method`` replaces :class:`SimCSE` (e.g. USCAL's,
+    (:class:`CachedSimCSE`), ``"auto"`` where the GPU's memory is short (:func:`auto_chunk_size`).
+    ``method`` replaces :class:`SimCSE` (e.g. USCAL's,
     :class:`~contrastive_tutorial.methods.adversarial.USCAL`) with the same schedule; it owns
     its temperature. ``checkpoint``: see :func:`~contrastive_tutorial.train.train`.
     """
@@ -248,7 +248,8 @@ def train_simcse(
     total = epochs * len(batches) if max_steps is None else min(epochs * len(batches), max_steps)
     torch.manual_seed(seed)  # the dropout masks
     if method is None:
-        method = (_CachedSimCSE if chunk_size else SimCSE)(encoder, temperature, mask_duplicates, chunk_size)
+        method = (CachedSimCSE(encoder, temperature, mask_duplicates, chunk_size) if chunk_size
+                  else SimCSE(encoder, temperature, mask_duplicates))
     optimizer = adam(encoder.parameters(), lr=lr)
     return train(
         method,
