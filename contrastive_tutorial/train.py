@@ -558,23 +558,19 @@ def train(
         history.append(row)
         state.update(total=0.0, count=0, seconds=0.0)
 
+    backprops_itself = hasattr(method, "backward")
+
     def one_step(batch: Any) -> float:
         batch = shard(batch, rank, world_size)
         args = batch if isinstance(batch, tuple) else (batch,)
         optimizer.zero_grad(set_to_none=True)
         scale = scaler.get_scale() if scaler is not None else 1.0
-        if hasattr(method, "backward"):
-            with prec.autocast():
-                loss = method.backward(*args, scale=scale)
-            _check_loss(loss, method)
-            value = float(loss.detach())
-            _check_finite(value, state["step"] + 1)
-        else:
-            with prec.autocast():
-                loss = method.loss(*args)
-            _check_loss(loss, method)
-            value = float(loss.detach())
-            _check_finite(value, state["step"] + 1)
+        with prec.autocast():  # a method with its own backward (gradient caching) has run it already
+            loss = method.backward(*args, scale=scale) if backprops_itself else method.loss(*args)
+        _check_loss(loss, method)
+        value = float(loss.detach())
+        _check_finite(value, state["step"] + 1)
+        if not backprops_itself:
             (scaler.scale(loss) if scaler is not None else loss).backward()
         average_gradients(params)
         if scaler is not None:
@@ -606,17 +602,15 @@ def train(
     done = steps is not None and state["step"] >= steps
     while not done and (epochs is None or state["epoch"] <= epochs):
         start = time.perf_counter()
-        skip, trained = state["in_epoch"], 0
+        skip = state["in_epoch"]  # after a resume: the batches of this pass already trained on
         for batch in batches() if callable(batches) else batches:
             if skip:
                 skip -= 1
                 continue
             value = one_step(batch)
-            trained += 1
             # summed in float32, as the loss itself: records stay those of earlier versions bit for bit
             state.update(total=float(np.float32(state["total"]) + np.float32(value)), count=state["count"] + 1,
-                         step=state["step"] + 1,
-                         in_epoch=state["in_epoch"] + 1)
+                         step=state["step"] + 1, in_epoch=state["in_epoch"] + 1)
             if bar is not None:
                 bar.update(1, loss=f"{value:.3f}")
                 if not timed["done"] and total and time.perf_counter() - timed["start"] > 5:
@@ -635,7 +629,7 @@ def train(
             if steps is not None and state["step"] >= steps:
                 done = True
                 break
-        if not trained and not state["in_epoch"]:
+        if not state["in_epoch"]:
             raise ValueError("batches yielded no batch")
         state["seconds"] += time.perf_counter() - start
         extra = on_epoch_end(state["epoch"]) if on_epoch_end is not None else {}
