@@ -103,6 +103,15 @@ def _sts_average(P: Profile, encode: Callable) -> float:
     return float(table.loc["avg", "spearman"])
 
 
+def _simcse_encoder(P: Profile, seed: int):
+    """The chapter's text model with SimCSE's MLP in training only, and how its STS is scored."""
+    from .encoders import TextEncoder
+
+    torch.manual_seed(seed)
+    encoder = TextEncoder.from_pretrained(P.text_model, pooler="cls", mlp_only_train=True).to(P.device)
+    return encoder, lambda: _sts_average(P, lambda s: encoder.encode(s, pooler="cls_before_pooler"))
+
+
 def _dev(P: Profile, pooler: str | None):
     from .data import load_sts
     from .methods.simcse import sts_dev_evaluator
@@ -114,11 +123,9 @@ def _dev(P: Profile, pooler: str | None):
 def _simcse(supervised: bool):
     def run(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
         from .data import load_nli_triples, load_unlabelled_sentences
-        from .encoders import TextEncoder
         from .methods.simcse import train_simcse
 
-        torch.manual_seed(seed)
-        encoder = TextEncoder.from_pretrained(P.text_model, pooler="cls", mlp_only_train=True).to(P.device)
+        encoder, sts = _simcse_encoder(P, seed)
         common = dict(evaluate=_dev(P, "cls_before_pooler"), eval_every=P.eval_every, seed=seed,
                       clip_grad_norm=P.clip_grad_norm)
         if supervised:
@@ -130,7 +137,7 @@ def _simcse(supervised: bool):
             data = load_unlabelled_sentences(P.unlabelled_text)["text"]
             history = train_simcse(encoder, data, batch_size=P.batch_size, lr=P.lr, max_steps=P.max_steps,
                                    checkpoint=checkpoint(P, "simcse", {"seed": seed}), **common)
-        return history, {"sts_avg": _sts_average(P, lambda s: encoder.encode(s, pooler="cls_before_pooler"))}
+        return history, {"sts_avg": sts()}
 
     return run
 
@@ -182,15 +189,13 @@ def _classifier(adversarial: bool):
 
 def _uscal(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
     from .data import load_unlabelled_sentences
-    from .encoders import TextEncoder
     from .methods.adversarial import train_uscal
 
-    torch.manual_seed(seed)
-    encoder = TextEncoder.from_pretrained(P.text_model, pooler="cls", mlp_only_train=True).to(P.device)
+    encoder, sts = _simcse_encoder(P, seed)
     history = train_uscal(encoder, load_unlabelled_sentences(P.unlabelled_text)["text"], epsilon=P.epsilon,
                           alpha=P.alpha, temperature=P.temperature, batch_size=P.uscal_batch_size, lr=P.uscal_lr,
                           max_steps=P.uscal_max_steps, seed=seed, checkpoint=checkpoint(P, "uscal", {"seed": seed}))
-    return history, {"sts_avg": _sts_average(P, lambda s: encoder.encode(s, pooler="cls_before_pooler"))}
+    return history, {"sts_avg": sts()}
 
 
 def _sccl(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
