@@ -129,6 +129,17 @@ def _from_dict(columns: dict) -> Dataset:
     return Dataset.from_dict(columns)
 
 
+def load_dataset(*args, **kwargs):
+    """``datasets.load_dataset``: the one door to the hub for data (a stand-in in smoke mode, :mod:`.smoke`)."""
+    from . import smoke
+
+    if smoke.active():
+        return smoke.load_dataset(*args, **kwargs)
+    import datasets
+
+    return datasets.load_dataset(*args, **kwargs)
+
+
 def _from_hub(what: str, load: Callable[[], Dataset], local_hint: str) -> Dataset:
     try:
         return load()
@@ -246,7 +257,6 @@ def load_sts(task: str, split: str = "test", source: str = "auto") -> Dataset:
                 "subset": [name for name, _ in rows],
             }
         )
-    from datasets import load_dataset
 
     ds = _from_hub(f"{task} ({hub_id}, split {split})", lambda: load_dataset(hub_id, split=split), hint)
     return ds.select_columns(["sentence1", "sentence2", "score"])
@@ -279,7 +289,6 @@ def load_sick(split: str = "train", source: str = "auto") -> Dataset:
                 "label": [r[4] for r in rows],
             }
         )
-    from datasets import load_dataset
 
     # the hub repository holds a loading script; its parquet conversion loads without one
     ds = _from_hub(f"SICK {split} ({_SICK_HUB})",
@@ -329,7 +338,6 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
         ]
         ds = _from_dict({k: [t[i] for t in triples] for i, k in enumerate(("anchor", "positive", "negative"))})
     elif name in _NLI_HUB:
-        from datasets import load_dataset
 
         _check_source(source)
         if source == "local":
@@ -364,7 +372,6 @@ def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
     else:
         if spec.url is None:
             raise SourceUnavailableError(f"{name} has no known public file: {hint}")
-        from datasets import load_dataset
 
         raw = _from_hub(name, lambda: load_dataset("text", data_files=spec.url, split="train"), hint)
         rows = _fields(raw["text"], spec, spec.url)
@@ -423,7 +430,6 @@ def load_classification(name: str, source: str = "auto", test_size: int = 1000, 
         texts, labels = [ds["text"][i] for i in order], [ds["label"][i] - 1 for i in order]
         return LabelledText(texts[test_size:], labels[test_size:], texts[:test_size], labels[:test_size],
                             list(_AGNEWS_CLASSES))
-    from datasets import load_dataset
 
     hub_id, column, train_split, test_split = _CLASSIFICATION_HUB[name]
     ds = _from_hub(f"{name} ({hub_id})", lambda: load_dataset(hub_id), "use agnews with CT_DATA_DIR set to the shared data folder.")
@@ -463,7 +469,6 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     if name == "lee_background":
         sentences = [s.strip() for doc in load_documents(name) for s in _SENTENCE_END.split(doc) if s.strip()]
     elif name == "wiki1m":
-        from datasets import load_dataset
 
         url = "hf://datasets/princeton-nlp/datasets-for-simcse/wiki1m_for_simcse.txt"
         hint = "use the quick profile's lee_background"
@@ -548,7 +553,6 @@ def load_images(name: str, test_fraction: float = 0.3, seed: int = 0) -> ImageDa
             [str(d) for d in range(10)],
         )
     if name == "cifar10":
-        from datasets import load_dataset
 
         ds = _from_hub("CIFAR-10 (uoft-cs/cifar10)", lambda: load_dataset("uoft-cs/cifar10"), "use the 'digits' data")
 

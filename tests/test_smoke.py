@@ -1,0 +1,149 @@
+"""Every chapter notebook, end to end, under the GPU profiles ``colab`` and ``full`` in smoke mode.
+
+Smoke mode (:mod:`contrastive_tutorial.smoke`) runs the real architectures at their real sizes
+with random weights, stand-ins with the hub data sets' schemas and one or two batches of
+everything. It checks code paths and shapes, not results: a chapter that passes here may
+still miss its paper; one that fails here would fail on Colab. Without network access, as in
+CI: nothing may reach the hub, and the offline data folder is hidden so that every loader
+takes the path it takes on Colab.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from contrastive_tutorial import smoke
+
+BOOK = Path(__file__).resolve().parents[1] / "book"
+NOTEBOOKS = sorted(p.stem for p in BOOK.glob("*.ipynb") if p.stem != "results")
+TIMES: dict[str, float] = {}
+
+
+def _profiles_read(notebook: str) -> set[str]:
+    """The chapters whose profiles a notebook reads (``ct.profile("simcse")`` and the like)."""
+    return set(re.findall(r'profile\(\\?"(\w+)\\?"', (BOOK / f"{notebook}.ipynb").read_text(encoding="utf-8")))
+
+
+def _runs() -> list:
+    """(notebook, profile) pairs: ``colab`` and ``full``, or ``full`` alone where clamping makes them the same.
+
+    After :func:`smoke.clamp` most chapters' colab and full settings coincide (they differ in
+    amounts only), so a second run would execute the same code with the same settings; such a
+    notebook runs once, under ``full``, and its test id says ``full=colab``.
+    """
+    from contrastive_tutorial.profiles import CHAPTERS
+
+    params = []
+    for notebook in NOTEBOOKS:
+        chapters = _profiles_read(notebook)
+        assert chapters, f"{notebook}.ipynb reads no profile"
+        same = all(smoke.clamp(CHAPTERS[c]["colab"]) == smoke.clamp(CHAPTERS[c]["full"]) for c in chapters)
+        if same:
+            params.append(pytest.param(notebook, "full", id=f"{notebook}-full=colab"))
+        else:
+            params += [pytest.param(notebook, p, id=f"{notebook}-{p}") for p in ("colab", "full")]
+    return params
+
+
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory) -> Path:
+    """Random-weight models are built once and shared by every notebook of the run."""
+    return tmp_path_factory.mktemp("smoke_models")
+
+
+def _environment(profile: str, cache: Path, runs: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("CT_DATA_DIR",)}
+    env.update(CT_SMOKE="1", CT_PROFILE=profile, CT_SMOKE_CACHE=str(cache), CT_RUNS_DIR=str(runs), CT_PROGRESS="0",
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    return env
+
+
+@pytest.mark.parametrize("chapter,profile", _runs())
+def test_chapter_runs_in_smoke_mode(chapter: str, profile: str, model_cache: Path, tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    notebook = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(BOOK)}})
+    start = time.perf_counter()
+    try:
+        client.execute(env=_environment(profile, model_cache, tmp_path / "runs"))
+    except nbclient.exceptions.CellExecutionError as error:
+        pytest.fail(f"{chapter}.ipynb under CT_PROFILE={profile} in smoke mode: {error}", pytrace=False)
+    TIMES[f"{chapter}/{profile}"] = time.perf_counter() - start
+    printed = "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                      for out in cell.get("outputs", []))
+    assert smoke.BANNER in printed, "a chapter in smoke mode must print its profile, which says it is a smoke run"
+
+
+def test_clamp_cuts_amounts_and_keeps_shapes() -> None:
+    from contrastive_tutorial.profiles import CHAPTERS as SETTINGS
+
+    full = {**SETTINGS["simcse"]["full"], **SETTINGS["scl"]["full"]}
+    cut = smoke.clamp(full)
+    assert cut["max_steps"] == 2 and cut["sup_epochs"] == 1 and cut["batch_size"] == 8
+    assert cut["seeds"] == (0,) and cut["shots"] == (2,) and cut["sweep_temperatures"] == (0.01, 1.0)
+    assert cut["max_length"] == full["max_length"] and cut["sts_max_pairs"] is None
+
+
+def test_stand_ins_have_the_hub_schemas(monkeypatch) -> None:
+    """The columns and label names the loaders read, as the hub sets have them (checked on their cards)."""
+    monkeypatch.setenv("CT_SMOKE", "1")
+    assert smoke.load_dataset("stanfordnlp/sst2")["test"]["label"][0] == -1  # hidden test labels
+    sick = smoke.load_dataset("RobZamp/sick", revision="refs/convert/parquet", split="train")
+    assert {"sentence_A", "sentence_B", "relatedness_score", "label"} <= set(sick.column_names)
+    assert sick.features["label"].names == ["entailment", "neutral", "contradiction"]
+    cifar = smoke.load_dataset("uoft-cs/cifar10")
+    assert cifar["train"].features["img"].__class__.__name__ == "Image" and len(cifar["train"].features["label"].names) == 10
+    assert max(smoke.load_dataset("sentence-transformers/stsb", split="test")["score"]) <= 1.0  # normalised to [0, 1]
+    with pytest.raises(ValueError, match="no stand-in"):
+        smoke.load_dataset("glue")
+    with pytest.raises(ValueError, match="no split"):
+        smoke.load_dataset("mteb/sts13-sts", split="train")
+
+
+def teardown_module() -> None:
+    if TIMES:
+        print("\nsmoke runs (s): " + json.dumps({k: round(v) for k, v in TIMES.items()}))
+
+
+def test_smoke_models_are_the_real_kinds(model_cache: Path, monkeypatch) -> None:
+    """RoBERTa's tokenizer has no token_type_ids; SCCL's DistilBERT has no MLM head; sizes are real."""
+    from contrastive_tutorial.encoders import load_text_model
+    from contrastive_tutorial.methods.promptbert import load_mlm
+
+    monkeypatch.setenv("CT_SMOKE", "1")
+    monkeypatch.setenv("CT_SMOKE_CACHE", str(model_cache))
+    tokenizer, model = load_text_model("roberta-large")
+    assert "token_type_ids" not in tokenizer(["a cat"]) and tokenizer.pad_token_id == model.config.pad_token_id == 1
+    assert (model.config.hidden_size, model.config.num_hidden_layers) == (1024, 24)
+    tokenizer, mlm = load_mlm("bert-base-uncased")
+    assert tokenizer.mask_token_id == 103 and mlm.config.vocab_size == 30522 and "token_type_ids" in tokenizer(["a"])
+    with pytest.raises(ValueError, match="no pretrained MLM head"):
+        load_mlm("sentence-transformers/distilbert-base-nli-stsb-mean-tokens")
+    with pytest.raises(ValueError, match="no stand-in"):
+        load_text_model("gpt2")
+
+
+def test_smoke_runs_keep_apart_and_record_nothing(tmp_path: Path, monkeypatch) -> None:
+    import contrastive_tutorial as ct
+    import contrastive_tutorial.results  # noqa: F401 (not imported by the package itself)
+
+    monkeypatch.setenv("CT_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CT_RESULTS_DIR", str(tmp_path / "results"))
+    real = ct.runs.checkpoint(ct.profile("simcse", "full"), "unsup")
+    monkeypatch.setenv("CT_SMOKE", "1")
+    P = ct.profile("simcse", "full")
+    assert smoke.BANNER in str(P) and P.max_steps == 2
+    assert ct.runs.checkpoint(P, "unsup").parent.name == "full-smoke" and real.parent.name == "full"
+    ct.results.record(P, "sts_avg", 12.3)
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    from contrastive_tutorial.train import precision
+
+    assert precision("cpu").name == "bf16"  # the mixed-precision path runs on the CPU too
