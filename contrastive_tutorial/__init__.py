@@ -10,7 +10,7 @@ import warnings
 # tqdm.auto's hint to install them, raised when datasets/transformers import it, is noise.
 warnings.filterwarnings("ignore", message="IProgress not found")
 
-from . import budget, data, encoders, evaluate, losses, runs, stats, train, views
+from . import budget, chapters, data, encoders, evaluate, losses, runs, stats, train, views
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 
 try:  # the version is defined once, in pyproject.toml
@@ -22,6 +22,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "CHAPTERS",
     "budget",
+    "chapters",
     "Profile",
     "data",
     "device",

@@ -178,12 +178,15 @@ def estimate(P: Profile) -> Estimate:
 
 def table() -> str:
     """Markdown: per chapter, the quick profile's measured CPU minutes, the colab profile's
-    estimated T4 minutes and the full profile's estimated GPU hours."""
+    estimated T4 minutes, the full profile's estimated GPU hours and the chapters to read first."""
+    from .chapters import CHAPTERS as RECORDS
+
     lines = ["| chapter | quick: minutes on 2 CPU cores (measured) | colab: minutes on a T4 (estimated) "
-             "| full: hours on a T4 (estimated) | full: hours on an H100 (estimated) |", "|---|---|---|---|---|"]
+             "| full: hours on a T4 (estimated) | full: hours on an H100 (estimated) | read first |",
+             "|---|---|---|---|---|---|"]
     for chapter in CHAPTERS:
         colab, full = estimate(profile(chapter, "colab")), estimate(profile(chapter, "full"))
-        lines.append(f"| {chapter} | {QUICK_SECONDS[chapter] / 60:.1f} | {colab.t4_minutes:.0f} "
-                     f"| {full.t4_minutes / 60:.1f} | {full.h100_seconds / 3600:.1f} |")
+        before = ", ".join(RECORDS[k].title for k in RECORDS[chapter].prerequisites) or "none"
+        lines.append(f"| {RECORDS[chapter].title} | {QUICK_SECONDS[chapter] / 60:.1f} | {colab.t4_minutes:.0f} "
+                     f"| {full.t4_minutes / 60:.1f} | {full.h100_seconds / 3600:.1f} | {before} |")
     return "\n".join(lines)
-

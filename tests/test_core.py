@@ -17,7 +17,9 @@ from contrastive_tutorial.train import adam
 def test_profile_env_override(monkeypatch):
     monkeypatch.setenv("CT_PROFILE", "full")
     p = ct.profile("infonce")
-    assert p.name == "full" and "CT_PROFILE" in p.reason and p.text_model == "bert-base-uncased"
+    assert p.name == "full" and "CT_PROFILE" in p.reason and p.image_data == "cifar10"
+    assert ct.profile("simcse").text_model == "bert-base-uncased"
+    assert "text_model" not in p.settings  # a vision chapter carries no text settings
     monkeypatch.setenv("CT_PROFILE", "quick")
     p = ct.profile("infonce")
     assert p.name == "quick" and p["image_data"] == "digits" and "quick" in str(p)

@@ -1,0 +1,55 @@
+"""The chapter records agree with the table of contents, the notebooks, the profiles and the map."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+import contrastive_tutorial as ct
+from contrastive_tutorial.chapters import CHAPTERS, chapter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_table_of_contents_lists_the_chapters_in_order_and_in_their_parts():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    listed = [(part["caption"], entry["file"]) for part in toc["parts"] for entry in part["chapters"]]
+    chapters_only = [(p, f) for p, f in listed if p != "Back matter"]
+    assert chapters_only == [(c.part, c.notebook) for c in CHAPTERS.values()]
+
+
+def test_each_notebook_exists_reads_its_profile_and_has_its_title():
+    for c in CHAPTERS.values():
+        text = (ROOT / f"{c.notebook}.ipynb").read_text(encoding="utf-8")
+        assert re.search(rf'profile\(\\?"{c.profile}\\?"', text), c.key
+        assert c.profile in ct.CHAPTERS, c.key
+        first_heading = re.search(r'"# ([^"\\]+)', text).group(1).strip()
+        assert first_heading.lower().startswith(c.title.split(":")[0].lower()), (c.key, first_heading)
+
+
+def test_prerequisites_come_earlier_in_the_book():
+    order = list(CHAPTERS)
+    for c in CHAPTERS.values():
+        for before in c.prerequisites:
+            assert order.index(before) < order.index(c.key), (c.key, before)
+
+
+def test_every_profiled_chapter_has_a_paper_and_the_map_is_drawn_from_the_records(tmp_path):
+    assert {c.key for c in CHAPTERS.values() if c.paper is not None} == set(ct.CHAPTERS)
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_map", ROOT / "tools" / "make_map.py")
+    make_map = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_map)
+    make_map.draw(tmp_path / "map.svg")
+    assert (tmp_path / "map.svg").read_text() == (ROOT / "book" / "map.svg").read_text(), \
+        "book/map.svg is out of date: run python tools/make_map.py"
+
+
+def test_an_unknown_chapter_is_named():
+    assert chapter("sccl").title == "SCCL"
+    with pytest.raises(ValueError, match="chapter must be one of"):
+        chapter("moco")
