@@ -25,6 +25,7 @@ and the introduction's table lists them all (``python -m contrastive_tutorial bu
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 
 from .profiles import CHAPTERS, Profile, profile
@@ -74,16 +75,22 @@ class Estimate:
         return OVERHEAD * sum(run[2] for run in self.runs) / 60
 
     def __str__(self) -> str:
+        from .chapters import CHAPTERS as RECORDS
+
+        record = RECORDS[self.chapter]
+        aims = textwrap.fill(f"The colab run is expected to show {record.colab}. Only the full profile: "
+                             f"{record.only_full}.", 100, break_on_hyphens=False)
         if self.profile == "quick":
             return (f"Chapter '{self.chapter}' in the quick profile: about {QUICK_SECONDS[self.chapter] / 60:.0f} min "
                     "on two CPU cores (measured; benchmarks/RESULTS.md). The colab profile takes about "
-                    f"{estimate(profile(self.chapter, 'colab')).t4_minutes:.0f} min on a Colab T4 (estimated).")
+                    f"{estimate(profile(self.chapter, 'colab')).t4_minutes:.0f} min on a Colab T4 (estimated).\n"
+                    + aims)
         t4 = self.t4_minutes
         when = f"{t4:.0f} min" if t4 < 90 else f"{t4 / 60:.1f} h"
         lines = [f"Estimated GPU time of chapter '{self.chapter}' in the {self.profile} profile: about {when} on a "
                  f"Colab T4, {self.h100_seconds / 60:.0f} min on an H100 (contrastive_tutorial.budget says how)."]
         lines += [f"  {what}: {OVERHEAD * t4 / 60:.1f} min on a T4" for what, _, t4 in self.runs]
-        return "\n".join(lines)
+        return "\n".join(lines + [aims])
 
 
 def _text(P: Profile, steps: float, tokens_per_step: float, model: str | None = None) -> tuple[float, float]:
@@ -189,4 +196,13 @@ def table() -> str:
         before = ", ".join(RECORDS[k].title for k in RECORDS[chapter].prerequisites) or "none"
         lines.append(f"| {RECORDS[chapter].title} | {QUICK_SECONDS[chapter] / 60:.1f} | {colab.t4_minutes:.0f} "
                      f"| {full.t4_minutes / 60:.1f} | {full.h100_seconds / 3600:.1f} | {before} |")
+    return "\n".join(lines)
+
+
+def aims() -> str:
+    """Markdown: per chapter, what the colab run is expected to show (with sources) and what only full reaches."""
+    from .chapters import CHAPTERS as RECORDS
+
+    lines = ["| chapter | the colab run is expected to show | only the full profile |", "|---|---|---|"]
+    lines += [f"| {c.title} | {c.colab} | {c.only_full} |" for c in RECORDS.values()]
     return "\n".join(lines)

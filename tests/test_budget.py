@@ -37,8 +37,23 @@ def test_colab_chapters_fit_45_minutes_on_a_t4_and_full_is_larger():
         assert full > colab, chapter
 
 
-def test_the_introduction_shows_the_computed_table():
-    assert budget.table() in (ROOT / "book" / "intro.md").read_text()
+def test_the_introduction_shows_the_computed_table_and_the_aims():
+    intro = (ROOT / "book" / "intro.md").read_text()
+    assert budget.table() in intro and budget.aims() in intro
+
+
+@pytest.mark.parametrize("chapter,setting,phrase", [
+    ("infonce", "epochs", "{} epochs"), ("simclr", "epochs", "after {} epochs"), ("beyond", "epochs", "{} epochs each"),
+    ("simcse", "max_steps", "{:,} of the epoch"), ("simcse", "eval_every", "every {} steps"),
+    ("promptbert", "max_steps", "{:,} of the epoch"), ("scl", "epochs", "{} epochs"), ("scl", "seeds", "{} seeds"),
+    ("adversarial", "shots", "{:,} SST-2 examples"), ("adversarial", "uscal_max_steps", "{:,} steps of USCAL"),
+    ("sccl", "steps", "{:,} steps of batch"), ("sccl", "batch_size", "batch {}"),
+])
+def test_each_chapters_aims_quote_its_own_colab_settings_and_are_printed(chapter, setting, phrase):
+    value = ct.profile(chapter, "colab")[setting]
+    assert phrase.format(len(value) if isinstance(value, tuple) else value) in ct.chapters.chapter(chapter).colab
+    for name in ("quick", "colab"):
+        assert "The colab run is expected to show" in str(budget.estimate(ct.profile(chapter, name)))
 
 
 def test_estimates_print_and_refuse_a_non_profile():
