@@ -108,8 +108,7 @@ def _images(n: float) -> tuple[float, float]:
 def _runs(P: Profile) -> list[tuple[str, float, float]]:
     c = P.chapter
     if c in ("infonce", "simclr", "beyond"):
-        S = P if c != "beyond" else profile("simclr", P.name)
-        epoch = DATA_SIZE[S.image_data]
+        epoch = DATA_SIZE[P.image_data]
         if c == "infonce":
             n = len(P.temperatures) * len(P.seeds)
             return [(f"{n} SimCLR runs of {P.epochs} epochs (temperatures x seeds)", *_images(n * P.epochs * epoch))]

@@ -57,7 +57,7 @@ _STS: dict[str, dict[str, Any]] = {  # the STS evaluation suite (SentEval's prot
 }
 # the groups each chapter's profile starts from
 _GROUPS: dict[str, tuple[dict[str, dict[str, Any]], ...]] = {
-    "infonce": (_IMAGES,), "simclr": (_IMAGES,), "beyond": (),  # Beyond negatives reads simclr's data and views
+    "infonce": (_IMAGES,), "simclr": (_IMAGES,), "beyond": (_IMAGES,),  # and SimCLR's setup: see _SIMCLR_SETUP
     "simcse": (_TEXT, _STS), "promptbert": (_TEXT, _STS), "scl": (), "adversarial": (_TEXT, _STS), "sccl": (_TEXT,),
 }
 
@@ -350,6 +350,11 @@ for _chapter, _changes in _COLAB.items():
     CHAPTERS[_chapter]["colab"] = {**CHAPTERS[_chapter]["full"], **_changes}
 for _group in (_TEXT, _IMAGES, _STS):
     _group["colab"] = dict(_group["full"])
+# Beyond negatives compares its methods with the data, encoder, views and optimiser of chapter
+# "SimCLR intuition": one definition, the simclr chapter's, read by both.
+_SIMCLR_SETUP = {name: {k: v for k, v in CHAPTERS["simclr"][name].items() if k not in ("epochs", "seeds")}
+                 for name in ("quick", "colab", "full")}
+_GROUPS["beyond"] += (_SIMCLR_SETUP,)
 PROFILES = ("quick", "colab", "full")
 
 

@@ -46,16 +46,16 @@ def _sync_batch_norm(model: nn.Module) -> nn.Module:
 
 
 # --------------------------------------------------------------------------- images
-def _image_setup(S: Profile):
+def _image_setup(P: Profile):
     from .data import colourise, load_images
     from .views import ImageViews
 
-    data = load_images(S.image_data)
-    if S.colourise:
+    data = load_images(P.image_data)
+    if P.colourise:
         data = colourise(data, seed=0)
 
     def views(seed: int) -> ImageViews:
-        return ImageViews.simclr(strength=S.strength, blur=S.blur, scale=S.crop_scale, flip=S.flip,
+        return ImageViews.simclr(strength=P.strength, blur=P.blur, scale=P.crop_scale, flip=P.flip,
                                  generator=torch.Generator().manual_seed(seed))
 
     return data, views
@@ -63,20 +63,18 @@ def _image_setup(S: Profile):
 
 def _image_method(name: str):
     def run(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
-        from . import profile
         from .encoders import image_encoder
         from .methods import beyond
         from .methods.simclr import SimCLR, evaluate_encoder, train_views
         from .profiles import seed_everything
 
-        S = P if P.chapter == "simclr" else profile("simclr", P.name)  # data, encoder, views, optimiser
-        data, views = _image_setup(S)
+        data, views = _image_setup(P)
         seed_everything(seed)
-        encoder = image_encoder(S.encoder, data.train_images.shape[1], S.feature_dim)
-        head = dict(feature_dim=S.feature_dim, projection_dim=S.projection_dim, hidden_dim=S.hidden_dim)
+        encoder = image_encoder(P.encoder, data.train_images.shape[1], P.feature_dim)
+        head = dict(feature_dim=P.feature_dim, projection_dim=P.projection_dim, hidden_dim=P.hidden_dim)
         made = {
-            "simclr": lambda: SimCLR(encoder, temperature=S.temperature, **head),
-            "moco": lambda: beyond.MoCo(encoder, queue_size=P.moco_queue, temperature=S.temperature,
+            "simclr": lambda: SimCLR(encoder, temperature=P.temperature, **head),
+            "moco": lambda: beyond.MoCo(encoder, queue_size=P.moco_queue, temperature=P.temperature,
                                         momentum=P.moco_momentum, **head),
             "byol": lambda: beyond.BYOL(encoder, momentum=P.byol_momentum, **head),
             "simsiam": lambda: beyond.BYOL(encoder, momentum=0.0, **head),
@@ -84,10 +82,9 @@ def _image_method(name: str):
                                         epsilon=P.swav_epsilon, **head),
             "barlow_twins": lambda: beyond.BarlowTwins(encoder, lambd=P.barlow_lambda, **head),
         }
-        model = _sync_batch_norm(made[name]().to(S.device))
-        epochs = P.epochs if P.chapter == "beyond" else S.epochs
-        history = train_views(model, data, views(seed), epochs=epochs, batch_size=S.batch_size, lr=S.lr,
-                              weight_decay=S.weight_decay, seed=seed, device=S.device,
+        model = _sync_batch_norm(made[name]().to(P.device))
+        history = train_views(model, data, views(seed), epochs=P.epochs, batch_size=P.batch_size, lr=P.lr,
+                              weight_decay=P.weight_decay, seed=seed, device=P.device,
                               checkpoint=checkpoint(P, name, {"seed": seed}))
         scores = evaluate_encoder(model, data, views(100 + seed), seed=seed, space="representation")
         return history, {"linear_probe": scores.linear_probe, "knn": scores.knn}
