@@ -115,7 +115,7 @@ CHAPTERS: dict[str, Chapter] = {c.key: c for c in (
                    "accuracy along training, since long runs can degrade (amazon-science/sccl issue 3)"),
             only_full="all eight sets with 3 seeds (the paper: AG News 88.2, SearchSnippets 85.2 %)"),
     Chapter("scaling", "book/scaling", "Appendix: large batches and several GPUs", "Appendix",
-            "negatives from every GPU; gradient caching", None, None, ("simcse",), "simcse", (0.17, 0.16),
+            "negatives from every GPU; gradient caching", None, None, ("simcse",), "scaling", (0.17, 0.16),
             colab="gradient caching's equal gradients and smaller memory on one GPU",
             only_full="several GPUs, under torchrun"),
 

@@ -59,6 +59,7 @@ _STS: dict[str, dict[str, Any]] = {  # the STS evaluation suite (SentEval's prot
 _GROUPS: dict[str, tuple[dict[str, dict[str, Any]], ...]] = {
     "infonce": (_IMAGES,), "simclr": (_IMAGES,), "beyond": (_IMAGES,),  # and SimCLR's setup: see _SIMCLR_SETUP
     "simcse": (_TEXT, _STS), "promptbert": (_TEXT, _STS), "scl": (), "adversarial": (_TEXT, _STS), "sccl": (_TEXT,),
+    "scaling": (_TEXT,),
 }
 
 CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
@@ -326,6 +327,8 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "seeds": (0, 1, 2),
         },
     },
+    # the appendix on large batches: the text model and corpus only (its checks run a few batches)
+    "scaling": {"quick": {}, "full": {}},
 }
 
 
@@ -343,6 +346,7 @@ _COLAB: dict[str, dict[str, Any]] = {
     "adversarial": {"shots": 1000, "seeds": (0, 1), "max_length": 64, "test_texts": None, "robust_texts": 400,
                     "sweep_epsilons": (0.1, 0.5), "uscal_max_steps": 1000, "hardness_sentences": 128},
     "sccl": {"datasets": ("searchsnippets", "agnews"), "seeds": (0,), "ablation_steps": 250},
+    "scaling": {},
 }
 for _chapter, _changes in _COLAB.items():
     unknown = set(_changes) - set(CHAPTERS[_chapter]["full"])

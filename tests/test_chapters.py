@@ -38,7 +38,8 @@ def test_prerequisites_come_earlier_in_the_book():
 
 
 def test_every_profiled_chapter_has_a_paper_and_the_map_is_drawn_from_the_records(tmp_path):
-    assert {c.key for c in CHAPTERS.values() if c.paper is not None} == set(ct.CHAPTERS)
+    assert {c.key for c in CHAPTERS.values() if c.paper is not None} == set(ct.CHAPTERS) - {"scaling"}
+    assert set(CHAPTERS) == set(ct.CHAPTERS)  # every chapter has its own profile
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_map", ROOT / "tools" / "make_map.py")
