@@ -92,10 +92,11 @@ def test_mlp_is_used_in_training_only(prompt):
 
 def test_encode_keeps_input_order(prompt):
     prompt.eval()
-    torch.testing.assert_close(prompt.encode(SENTENCES, batch_size=3), prompt(SENTENCES), atol=1e-5, rtol=1e-5)
+    ended = [pb.end_with_period(s) for s in SENTENCES]  # what the evaluation entry points encode ("Hi" -> "Hi.")
+    torch.testing.assert_close(prompt.encode(SENTENCES, batch_size=3), prompt(ended), atol=1e-5, rtol=1e-5)
     both = prompt.encode_variants(SENTENCES, batch_size=3)
-    torch.testing.assert_close(both["raw"], prompt(SENTENCES), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(both["denoised"], prompt.with_template(TEMPLATE, denoise=True)(SENTENCES), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(both["raw"], prompt(ended), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(both["denoised"], prompt.with_template(TEMPLATE, denoise=True)(ended), atol=1e-5, rtol=1e-5)
 
 
 # ----------------------------------------------------------------- template contrast
@@ -123,7 +124,7 @@ def test_mlm_topk_matches_its_definition(tiny_mlm_parts):
     tokenizer, mlm = tiny_mlm_parts
     p = pb.PromptEncoder(mlm, tokenizer, TEMPLATE).eval()  # no dropout in the reference pass below
     rep = pb.mlm_topk_representation(p, SENTENCES, k=3)
-    batch = p.tokenize(SENTENCES)
+    batch = p.tokenize([pb.end_with_period(s) for s in SENTENCES])  # as the evaluation sees them
     logits = mlm(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     for i in range(len(SENTENCES)):
         probs = logits[i, batch["mask_position"][i]].softmax(-1)
@@ -179,3 +180,30 @@ def test_token_frequencies_count_tokens(tiny_encoder_parts):
     tokenizer, _ = tiny_encoder_parts
     counts = pb.token_frequencies(tokenizer, ["the cat", "the dog"])
     assert counts[tokenizer.convert_tokens_to_ids("the")] == 2
+
+
+def test_end_with_period_follows_the_official_evaluation():
+    assert pb.end_with_period("A man plays") == "A man plays."
+    for done in ("Done.", "Really?", 'He said "no"', "it's 'fine'", ""):
+        assert pb.end_with_period(done) == done
+    assert pb.end_with_period("Wow!") == "Wow!."  # only . ? " ' count as an end, as in kongds/Prompt-BERT
+
+
+def test_prompt_encoder_adds_the_period_at_evaluation_only(prompt, monkeypatch):
+    seen = []
+    original = pb.PromptEncoder.tokenize
+
+    def recording(self, sentences):
+        seen.append(sorted(sentences))
+        return original(self, sentences)
+
+    monkeypatch.setattr(pb.PromptEncoder, "tokenize", recording)
+    prompt.encode(["a cat sat", "done."])
+    assert seen[-1] == ["a cat sat.", "done."]
+    prompt.encode_variants(["a cat sat"])
+    assert seen[-1] == ["a cat sat."]
+    prompt.with_template(TEMPLATE, end_period=False).encode(["a cat sat"])
+    assert seen[-1] == ["a cat sat"]
+    prompt.train()
+    prompt(["a cat sat"])  # training takes the sentences as given
+    assert seen[-1] == ["a cat sat"]

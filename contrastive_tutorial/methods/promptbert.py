@@ -36,6 +36,7 @@ from ..views.text import MASK, SENTENCE, Template  # noqa: F401 (re-exported: th
 __all__ = [
     "Template",
     "PromptEncoder",
+    "end_with_period",
     "template_contrast_loss",
     "TemplateContrast",
     "train_prompt_contrast",
@@ -44,6 +45,15 @@ __all__ = [
     "token_frequencies",
     "static_token_average",
 ]
+
+
+def end_with_period(sentence: str) -> str:
+    """``sentence + "."`` unless it is empty or already ends in ``.``, ``?``, ``"`` or ``'``.
+
+    The official PromptBERT evaluation does this to every STS sentence before filling the
+    template, so that each reads as a finished sentence inside the quotes.
+    """
+    return sentence + "." if sentence and sentence[-1] not in ".?\"'" else sentence
 
 
 class PromptEncoder(nn.Module):
@@ -65,6 +75,11 @@ class PromptEncoder(nn.Module):
         denoise: subtract :meth:`template_bias` from the [MASK] state.
         mlp: the Linear+tanh to use (shared between templates by :meth:`with_template`);
             default a freshly initialised one.
+        end_period: as the official evaluation (kongds/Prompt-BERT, ``evaluation.py``),
+            :meth:`encode` and :meth:`encode_variants` add ``.`` to every sentence that does not
+            end in ``.``, ``?``, ``"`` or ``'`` before placing it in the template (see
+            :func:`end_with_period`); ``False`` evaluates the sentences as given. Training
+            (``forward``) always takes them as given.
     """
 
     def __init__(
@@ -76,6 +91,7 @@ class PromptEncoder(nn.Module):
         max_length: int = 32,
         mlp_only_train: bool = True,
         mlp: nn.Module | None = None,
+        end_period: bool = True,
     ) -> None:
         super().__init__()
         if max_length < 1:
@@ -84,6 +100,7 @@ class PromptEncoder(nn.Module):
         self.encoder = getattr(model, "base_model", model)
         self.template = Template.parse(template, tokenizer)
         self.denoise, self.max_length, self.mlp_only_train = denoise, max_length, mlp_only_train
+        self.end_period = end_period
         hidden = self.encoder.config.hidden_size
         self.mlp = mlp if mlp is not None else nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh()).to(self.device)
 
@@ -91,11 +108,13 @@ class PromptEncoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def with_template(self, template: str, denoise: bool | None = None) -> "PromptEncoder":
-        """The same model and MLP (shared weights) under another template."""
+    def with_template(self, template: str, denoise: bool | None = None,
+                      end_period: bool | None = None) -> "PromptEncoder":
+        """The same model and MLP (shared weights) under another template (or evaluation rule)."""
         other = PromptEncoder(
             self.model, self.tokenizer, template, self.denoise if denoise is None else denoise,
             self.max_length, self.mlp_only_train, mlp=self.mlp,
+            end_period=self.end_period if end_period is None else end_period,
         )
         return other.train(self.training)
 
@@ -169,13 +188,18 @@ class PromptEncoder(nn.Module):
                     "denoised": (vectors - self.template_bias(batch["sentence_length"])).float().cpu()}
 
         with eval_mode(self):
-            return map_by_length(sentences, batch_size, variants)
+            return map_by_length(self._evaluated(sentences), batch_size, variants)
 
     @torch.inference_mode()
     def encode(self, sentences: Sequence[str], batch_size: int = 128) -> Tensor:
         """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""
         with eval_mode(self):
-            return map_by_length(sentences, batch_size, lambda chunk: self(chunk).float().cpu())
+            return map_by_length(self._evaluated(sentences), batch_size, lambda chunk: self(chunk).float().cpu())
+
+    def _evaluated(self, sentences: Sequence[str]) -> list[str]:
+        if isinstance(sentences, str):
+            raise TypeError("sentences must be a sequence of strings, not one string")
+        return [end_with_period(s) for s in sentences] if self.end_period else list(sentences)
 
 
 # --------------------------------------------------------------------------- training
@@ -300,7 +324,7 @@ def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k:
         return (weights.unsqueeze(-1) * static[top.indices]).sum(1).cpu()
 
     with eval_mode(encoder):
-        return map_by_length(sentences, batch_size, represent)
+        return map_by_length(encoder._evaluated(sentences), batch_size, represent)
 
 
 # --------------------------------------------------------------------------- static token bias
