@@ -178,7 +178,7 @@ def load_text_model(model_id: str, **model_kwargs):
 
 
 # --------------------------------------------------------------------------- text
-POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_avg")
+POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_avg", "first_last_avg_embedding")
 
 
 def _masked_mean(hidden: Tensor, attention_mask: Tensor) -> Tensor:
@@ -224,6 +224,9 @@ class TextEncoder(nn.Module):
     - ``mean``: :math:`\sum_t m_t H^{(L)}_t / \sum_t m_t`.
     - ``first_last_avg``: the masked mean of :math:`(H^{(1)} + H^{(L)})/2`, where
       :math:`H^{(1)}` is the first transformer layer's output (not the embedding layer).
+    - ``first_last_avg_embedding``: the same with the embedding layer's output :math:`H^{(0)}`,
+      what the official SimCSE evaluation computed under that name until January 2022
+      (princeton-nlp/SimCSE issue 133); chapter "SimCSE" measures both.
 
     Sentences are tokenised per batch with dynamic padding (to the longest sentence of the
     batch) and truncated to ``max_length`` tokens.
@@ -282,13 +285,13 @@ class TextEncoder(nn.Module):
         if pooler == "mean":
             return _masked_mean(outputs.last_hidden_state, attention_mask)
         if outputs.hidden_states is None:
-            raise ValueError("pooler 'first_last_avg' needs the model's hidden states")
-        first_last = (outputs.hidden_states[1] + outputs.hidden_states[-1]) / 2
-        return _masked_mean(first_last, attention_mask)
+            raise ValueError(f"pooler {pooler!r} needs the model's hidden states")
+        first = outputs.hidden_states[0 if pooler == "first_last_avg_embedding" else 1]
+        return _masked_mean((first + outputs.hidden_states[-1]) / 2, attention_mask)
 
     def hidden(self, batch: dict[str, Tensor], poolers: Sequence[str]):
         """One forward pass of the transformer; asks for all hidden states only when needed."""
-        return self.model(**batch, output_hidden_states="first_last_avg" in poolers)
+        return self.model(**batch, output_hidden_states=any(p.startswith("first_last") for p in poolers))
 
     def forward(self, sentences: Sequence[str] | dict[str, Tensor], pooler: str | None = None) -> Tensor:
         """``(B, D)`` sentence vectors; ``sentences`` may also be an already tokenised batch."""
@@ -330,7 +333,7 @@ class TextEncoder(nn.Module):
         The folder holds the transformer and tokenizer (what ``transformers`` reads) and the
         sentence-transformers modules: Transformer, Pooling (``cls`` or ``mean``) and, for
         the ``cls`` pooler when the MLP is kept at test time, a Dense layer with tanh.
-        ``first_last_avg`` has no sentence-transformers pooling mode and is refused.
+        The first-last averages have no sentence-transformers pooling mode and are refused.
         """
         from sentence_transformers import SentenceTransformer
 
@@ -341,8 +344,8 @@ class TextEncoder(nn.Module):
 
         pooler = pooler or self.pooler
         _check_pooler(pooler)
-        if pooler == "first_last_avg":
-            raise ValueError("pooler 'first_last_avg' cannot be saved for sentence-transformers; use 'cls' or 'mean'")
+        if pooler.startswith("first_last"):
+            raise ValueError(f"pooler {pooler!r} cannot be saved for sentence-transformers; use 'cls' or 'mean'")
         path = Path(path)
         with tempfile.TemporaryDirectory() as tmp:
             self.model.save_pretrained(tmp)

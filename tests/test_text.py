@@ -43,11 +43,13 @@ def test_poolers_match_their_definitions(tiny):
         n = int(mask[i].sum())  # real tokens come first (right padding)
         last = out.last_hidden_state[i, :n].double()
         first = out.hidden_states[1][i, :n].double()  # first transformer layer, not the embeddings
+        embedding = out.hidden_states[0][i, :n].double()  # the embedding layer (the pre-2022 official code)
         expected = {
             "cls_before_pooler": out.last_hidden_state[i, 0].double(),
             "cls": out.last_hidden_state[i, 0].double(),  # mlp_only_train: no MLP in eval mode
             "mean": sum(last[t] for t in range(n)) / n,
             "first_last_avg": sum((first[t] + last[t]) / 2 for t in range(n)) / n,
+            "first_last_avg_embedding": sum((embedding[t] + last[t]) / 2 for t in range(n)) / n,
         }
         vectors = tiny.encode_poolers(SENTENCES, list(expected))
         for pooler, value in expected.items():
