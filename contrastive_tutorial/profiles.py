@@ -317,7 +317,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "max_texts": None,
             "baseline_max_texts": None,
             "augmentation": "contextual",  # substitution by bert-base-uncased's MLM head
-            "steps": 1000,  # official defaults: 1000 iterations of batch 400, lr 1e-5
+            "steps": 3000,  # the official explicit-augmentation run: 3,000 iterations of batch 400, lr 1e-5
             "batch_size": 400,
             "lr": 1e-5,
             "eval_every": 250,
@@ -345,7 +345,7 @@ _COLAB: dict[str, dict[str, Any]] = {
             "noise_epochs": 5},
     "adversarial": {"shots": 1000, "seeds": (0, 1), "max_length": 64, "test_texts": None, "robust_texts": 400,
                     "sweep_epsilons": (0.1, 0.5), "uscal_max_steps": 1000, "hardness_sentences": 128},
-    "sccl": {"datasets": ("searchsnippets", "agnews"), "seeds": (0,), "ablation_steps": 250},
+    "sccl": {"datasets": ("searchsnippets", "agnews"), "seeds": (0,), "steps": 1000, "ablation_steps": 250},
     "scaling": {},
 }
 for _chapter, _changes in _COLAB.items():

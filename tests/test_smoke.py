@@ -83,9 +83,9 @@ def test_chapter_runs_in_smoke_mode(chapter: str, profile: str, model_cache: Pat
 
 
 def test_clamp_cuts_amounts_and_keeps_shapes() -> None:
-    from contrastive_tutorial.profiles import CHAPTERS as SETTINGS
+    from contrastive_tutorial import profile
 
-    full = {**SETTINGS["simcse"]["full"], **SETTINGS["scl"]["full"]}
+    full = {**profile("simcse", "full").settings, **profile("scl", "full").settings}
     cut = smoke.clamp(full)
     assert cut["max_steps"] == 2 and cut["sup_epochs"] == 1 and cut["batch_size"] == 8
     assert cut["seeds"] == (0,) and cut["shots"] == (2,) and cut["sweep_temperatures"] == (0.01, 1.0)
