@@ -28,6 +28,7 @@ import math
 import textwrap
 from dataclasses import dataclass
 
+from .chapters import CHAPTERS as RECORDS
 from .profiles import CHAPTERS, Profile, profile
 
 __all__ = ["Estimate", "estimate", "table", "T4_OVER_H100", "OVERHEAD", "QUICK_SECONDS"]
@@ -75,8 +76,6 @@ class Estimate:
         return OVERHEAD * sum(run[2] for run in self.runs) / 60
 
     def __str__(self) -> str:
-        from .chapters import CHAPTERS as RECORDS
-
         record = RECORDS[self.chapter]
         aims = textwrap.fill(f"The colab run is expected to show {record.colab}. Only the full profile: "
                              f"{record.only_full}.", 100, break_on_hyphens=False)
@@ -187,8 +186,6 @@ def estimate(P: Profile) -> Estimate:
 def table() -> str:
     """Markdown: per chapter, the quick profile's measured CPU minutes, the colab profile's
     estimated T4 minutes, the full profile's estimated GPU hours and the chapters to read first."""
-    from .chapters import CHAPTERS as RECORDS
-
     lines = ["| chapter | quick: minutes on 2 CPU cores (measured) | colab: minutes on a T4 (estimated) "
              "| full: hours on a T4 (estimated) | full: hours on an H100 (estimated) | read first |",
              "|---|---|---|---|---|---|"]
@@ -204,8 +201,6 @@ def table() -> str:
 
 def aims() -> str:
     """Markdown: per chapter, what the colab run is expected to show (with sources) and what only full reaches."""
-    from .chapters import CHAPTERS as RECORDS
-
     lines = ["| chapter | the colab run is expected to show | only the full profile |", "|---|---|---|"]
     lines += [f"| {c.title} | {c.colab} | {c.only_full} |" for c in RECORDS.values()]
     return "\n".join(lines)

@@ -338,7 +338,6 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
         ]
         ds = _from_dict({k: [t[i] for t in triples] for i, k in enumerate(("anchor", "positive", "negative"))})
     elif name in _NLI_HUB:
-
         _check_source(source)
         if source == "local":
             raise SourceUnavailableError(f"{name} has no local copy; use name='sick' offline")
@@ -469,7 +468,6 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     if name == "lee_background":
         sentences = [s.strip() for doc in load_documents(name) for s in _SENTENCE_END.split(doc) if s.strip()]
     elif name == "wiki1m":
-
         url = "hf://datasets/princeton-nlp/datasets-for-simcse/wiki1m_for_simcse.txt"
         hint = "use the quick profile's lee_background"
         if limit is not None:  # stream the first sentences instead of downloading all of the file
@@ -553,7 +551,6 @@ def load_images(name: str, test_fraction: float = 0.3, seed: int = 0) -> ImageDa
             [str(d) for d in range(10)],
         )
     if name == "cifar10":
-
         ds = _from_hub("CIFAR-10 (uoft-cs/cifar10)", lambda: load_dataset("uoft-cs/cifar10"), "use the 'digits' data")
 
         def to_tensors(split: Dataset) -> tuple[torch.Tensor, torch.Tensor]:

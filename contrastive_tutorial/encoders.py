@@ -178,7 +178,9 @@ def load_text_model(model_id: str, **model_kwargs):
 
 
 # --------------------------------------------------------------------------- text
-POOLERS = ("cls", "cls_before_pooler", "mean", "first_last_avg", "first_last_avg_embedding")
+# the first-last averages and which hidden state each takes as "first" (0 is the embedding layer's output)
+_FIRST_LAYER = {"first_last_avg": 1, "first_last_avg_embedding": 0}
+POOLERS = ("cls", "cls_before_pooler", "mean", *_FIRST_LAYER)
 
 
 def _masked_mean(hidden: Tensor, attention_mask: Tensor) -> Tensor:
@@ -286,12 +288,12 @@ class TextEncoder(nn.Module):
             return _masked_mean(outputs.last_hidden_state, attention_mask)
         if outputs.hidden_states is None:
             raise ValueError(f"pooler {pooler!r} needs the model's hidden states")
-        first = outputs.hidden_states[0 if pooler == "first_last_avg_embedding" else 1]
+        first = outputs.hidden_states[_FIRST_LAYER[pooler]]
         return _masked_mean((first + outputs.hidden_states[-1]) / 2, attention_mask)
 
     def hidden(self, batch: dict[str, Tensor], poolers: Sequence[str]):
         """One forward pass of the transformer; asks for all hidden states only when needed."""
-        return self.model(**batch, output_hidden_states=any(p.startswith("first_last") for p in poolers))
+        return self.model(**batch, output_hidden_states=any(p in _FIRST_LAYER for p in poolers))
 
     def forward(self, sentences: Sequence[str] | dict[str, Tensor], pooler: str | None = None) -> Tensor:
         """``(B, D)`` sentence vectors; ``sentences`` may also be an already tokenised batch."""
@@ -344,7 +346,7 @@ class TextEncoder(nn.Module):
 
         pooler = pooler or self.pooler
         _check_pooler(pooler)
-        if pooler.startswith("first_last"):
+        if pooler in _FIRST_LAYER:
             raise ValueError(f"pooler {pooler!r} cannot be saved for sentence-transformers; use 'cls' or 'mean'")
         path = Path(path)
         with tempfile.TemporaryDirectory() as tmp:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -20,14 +19,8 @@ import pytest
 
 from contrastive_tutorial import smoke
 
-BOOK = Path(__file__).resolve().parents[1] / "book"
-NOTEBOOKS = sorted(p.stem for p in BOOK.glob("*.ipynb") if p.stem != "results")
+ROOT = Path(__file__).resolve().parents[1]
 TIMES: dict[str, float] = {}
-
-
-def _profiles_read(notebook: str) -> set[str]:
-    """The chapters whose profiles a notebook reads (``ct.profile("simcse")`` and the like)."""
-    return set(re.findall(r'profile\(\\?"(\w+)\\?"', (BOOK / f"{notebook}.ipynb").read_text(encoding="utf-8")))
 
 
 def _runs() -> list:
@@ -35,19 +28,20 @@ def _runs() -> list:
 
     After :func:`smoke.clamp` most chapters' colab and full settings coincide (they differ in
     amounts only), so a second run would execute the same code with the same settings; such a
-    notebook runs once, under ``full``, and its test id says ``full=colab``.
+    notebook runs once, under ``full``, and its test id says ``full=colab``. Which profile a
+    notebook reads comes from its chapter record (``tests/test_chapters.py`` checks it).
     """
-    from contrastive_tutorial.profiles import CHAPTERS
+    from contrastive_tutorial import profile
+    from contrastive_tutorial.chapters import CHAPTERS
 
     params = []
-    for notebook in NOTEBOOKS:
-        chapters = _profiles_read(notebook)
-        assert chapters, f"{notebook}.ipynb reads no profile"
-        same = all(smoke.clamp(CHAPTERS[c]["colab"]) == smoke.clamp(CHAPTERS[c]["full"]) for c in chapters)
-        if same:
-            params.append(pytest.param(notebook, "full", id=f"{notebook}-full=colab"))
+    for chapter in CHAPTERS.values():
+        notebook = Path(chapter.notebook).name
+        colab, full = (smoke.clamp(dict(profile(chapter.profile, name).settings)) for name in ("colab", "full"))
+        if colab == full:
+            params.append(pytest.param(chapter.notebook, "full", id=f"{notebook}-full=colab"))
         else:
-            params += [pytest.param(notebook, p, id=f"{notebook}-{p}") for p in ("colab", "full")]
+            params += [pytest.param(chapter.notebook, p, id=f"{notebook}-{p}") for p in ("colab", "full")]
     return params
 
 
@@ -68,9 +62,9 @@ def _environment(profile: str, cache: Path, runs: Path) -> dict[str, str]:
 def test_chapter_runs_in_smoke_mode(chapter: str, profile: str, model_cache: Path, tmp_path: Path) -> None:
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    notebook = nbformat.read(BOOK / f"{chapter}.ipynb", as_version=4)
+    notebook = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                     resources={"metadata": {"path": str(BOOK)}})
+                                     resources={"metadata": {"path": str(ROOT / "book")}})
     start = time.perf_counter()
     try:
         client.execute(env=_environment(profile, model_cache, tmp_path / "runs"))
