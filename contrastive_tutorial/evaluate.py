@@ -21,7 +21,9 @@ from .train import eval_mode
 
 __all__ = [
     "embed",
+    "linear_probe_predictions",
     "linear_probe_accuracy",
+    "knn_predictions",
     "knn_accuracy",
     "spearman",
     "mean_cosine",
@@ -53,20 +55,34 @@ def embed(
     return torch.cat(out)
 
 
-def _check_split(features: Tensor, labels: Tensor, name: str) -> None:
-    if not isinstance(features, Tensor) or not isinstance(labels, Tensor):
-        raise TypeError(f"{name}_features and {name}_labels must be torch tensors, got "
-                        f"{type(features).__name__} and {type(labels).__name__}")
+def _check_features(features: Tensor, name: str) -> None:
+    if not isinstance(features, Tensor):
+        raise TypeError(f"{name}_features must be a torch tensor, got {type(features).__name__}")
     if features.dim() != 2 or features.shape[0] == 0 or features.shape[1] == 0:
         raise ValueError(f"{name}_features must have shape (N, D) with N, D >= 1, got {tuple(features.shape)}")
     if not features.is_floating_point() or not torch.isfinite(features).all():
         raise ValueError(f"{name}_features must be finite floating-point values (NaN or inf from the encoder?)")
+
+
+def _check_split(features: Tensor, labels: Tensor, name: str) -> None:
+    if not isinstance(features, Tensor) or not isinstance(labels, Tensor):
+        raise TypeError(f"{name}_features and {name}_labels must be torch tensors, got "
+                        f"{type(features).__name__} and {type(labels).__name__}")
+    _check_features(features, name)
     if labels.shape != (features.shape[0],):
         raise ValueError(
             f"{name}_labels must have shape ({features.shape[0]},) to match {name}_features, got {tuple(labels.shape)}"
         )
     if labels.is_floating_point() or labels.dtype == torch.bool or (labels < 0).any():
         raise TypeError(f"{name}_labels must hold class indices (non-negative integers), got dtype {labels.dtype}")
+
+
+def _check_pair(train_features: Tensor, train_labels: Tensor, test_features: Tensor) -> None:
+    _check_split(train_features, train_labels, "train")
+    _check_features(test_features, "test")
+    if train_features.shape[1] != test_features.shape[1]:
+        raise ValueError(f"train_features and test_features must have the same D, got {train_features.shape[1]} "
+                         f"and {test_features.shape[1]}")
 
 
 def _check_directions(x: Tensor, name: str) -> None:
@@ -79,45 +95,55 @@ def _to_numpy(features: Tensor, labels: Tensor) -> tuple[np.ndarray, np.ndarray]
     return features.detach().cpu().double().numpy(), labels.detach().cpu().numpy()
 
 
-def linear_probe_accuracy(
-    train_features: Tensor, train_labels: Tensor, test_features: Tensor, test_labels: Tensor, C: float = 1.0
-) -> float:
-    """Test accuracy of a logistic regression trained on frozen, standardised features."""
+def linear_probe_predictions(
+    train_features: Tensor, train_labels: Tensor, test_features: Tensor, C: float = 1.0
+) -> np.ndarray:
+    """The class a logistic regression, trained on frozen standardised features, predicts for each test row.
+
+    Per-item predictions are what :func:`contrastive_tutorial.stats.compare` resamples.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    _check_split(train_features, train_labels, "train")
-    _check_split(test_features, test_labels, "test")
-    if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"train_features and test_features must have the same D, got {train_features.shape[1]} "
-                         f"and {test_features.shape[1]}")
+    _check_pair(train_features, train_labels, test_features)
     if len(torch.unique(train_labels)) < 2:
         raise ValueError("train_labels must hold at least 2 classes for a linear probe")
-    (x_tr, y_tr), (x_te, y_te) = _to_numpy(train_features, train_labels), _to_numpy(test_features, test_labels)
+    x_tr, y_tr = _to_numpy(train_features, train_labels)
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=2000))
     probe.fit(x_tr, y_tr)
-    return float(probe.score(x_te, y_te))
+    return probe.predict(test_features.detach().cpu().double().numpy())
+
+
+def linear_probe_accuracy(
+    train_features: Tensor, train_labels: Tensor, test_features: Tensor, test_labels: Tensor, C: float = 1.0
+) -> float:
+    """Test accuracy of a logistic regression trained on frozen, standardised features."""
+    _check_split(test_features, test_labels, "test")
+    predictions = linear_probe_predictions(train_features, train_labels, test_features, C)
+    return float(np.mean(predictions == test_labels.cpu().numpy()))
+
+
+def knn_predictions(train_features: Tensor, train_labels: Tensor, test_features: Tensor, k: int = 20) -> np.ndarray:
+    """The majority class among each test row's ``k`` most cosine-similar training rows (ties: lowest class)."""
+    _check_pair(train_features, train_labels, test_features)
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(train_features):
+        raise ValueError(f"k must be an integer in [1, {len(train_features)}], got {k!r}")
+    _check_directions(train_features, "train_features")
+    _check_directions(test_features, "test_features")
+    sim = F.normalize(test_features.float(), dim=1) @ F.normalize(train_features.float(), dim=1).T
+    neighbours = train_labels[sim.topk(k, dim=1).indices.to(train_labels.device)]
+    votes = F.one_hot(neighbours.long(), int(train_labels.max()) + 1).sum(1)
+    return votes.argmax(1).cpu().numpy()
 
 
 def knn_accuracy(
     train_features: Tensor, train_labels: Tensor, test_features: Tensor, test_labels: Tensor, k: int = 20
 ) -> float:
     """Test accuracy of a majority vote among the ``k`` most cosine-similar training examples."""
-    _check_split(train_features, train_labels, "train")
     _check_split(test_features, test_labels, "test")
-    if train_features.shape[1] != test_features.shape[1]:
-        raise ValueError(f"train_features and test_features must have the same D, got {train_features.shape[1]} "
-                         f"and {test_features.shape[1]}")
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(train_features):
-        raise ValueError(f"k must be an integer in [1, {len(train_features)}], got {k!r}")
-    _check_directions(train_features, "train_features")
-    _check_directions(test_features, "test_features")
-    sim = F.normalize(test_features.float(), dim=1) @ F.normalize(train_features.float(), dim=1).T
-    neighbours = train_labels[sim.topk(k, dim=1).indices]
-    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
-    votes = F.one_hot(neighbours.long(), n_classes).sum(1)
-    return float((votes.argmax(1) == test_labels.to(votes.device)).float().mean())
+    predictions = knn_predictions(train_features, train_labels, test_features, k)
+    return float(np.mean(predictions == test_labels.cpu().numpy()))
 
 
 # --------------------------------------------------------------------------- STS

@@ -20,6 +20,7 @@ from pathlib import Path
 from . import smoke
 from .chapters import CHAPTERS as RECORDS
 from .profiles import CHAPTERS, Profile
+from .stats import Estimate
 
 __all__ = ["results_dir", "record", "load", "results_table", "to_markdown"]
 
@@ -41,9 +42,10 @@ def results_dir() -> Path:
     return Path.home() / ".cache" / "contrastive_tutorial" / "results"
 
 
-def record(profile: Profile, measure: str, value: float, unit: str = "") -> None:
+def record(profile: Profile, measure: str, value: "float | Estimate", unit: str = "") -> None:
     """Record ``measure = value`` for ``profile``'s chapter and profile, with the time (checked, but not
-    written, in smoke mode)."""
+    written, in smoke mode). A :class:`~contrastive_tutorial.stats.Estimate` is recorded with its
+    interval and the seeds and test items it rests on; the Results page prints them."""
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be the chapter's Profile (ct.profile(...)), got {type(profile).__name__}")
     if profile.chapter not in CHAPTERS:
@@ -52,8 +54,13 @@ def record(profile: Profile, measure: str, value: float, unit: str = "") -> None
         raise ValueError(f"measure must be a non-empty name, got {measure!r}")
     if not isinstance(profile.name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", profile.name):
         raise ValueError(f"profile.name must be a plain name (letters, digits, _ and -), got {profile.name!r}")
+    spread = {}
+    if isinstance(value, Estimate):
+        spread = {"low": value.low, "high": value.high, "level": value.level, "seeds": value.seeds,
+                  "items": value.items}
+        value = value.value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars are Real; True, "0.5", arrays not
-        raise TypeError(f"value of {measure!r} must be a real number, got {type(value).__name__}")
+        raise TypeError(f"value of {measure!r} must be a real number or a stats.Estimate, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"value of {measure!r} must be finite, got {value}")
@@ -62,7 +69,7 @@ def record(profile: Profile, measure: str, value: float, unit: str = "") -> None
     path = results_dir() / f"{profile.chapter}.{profile.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     records = _read(path) if path.exists() else {}
-    records[measure] = {"value": value, "unit": unit, "device": str(profile.device),
+    records[measure] = {"value": value, "unit": unit, **spread, "device": str(profile.device),
                         "recorded": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     path.write_text(json.dumps(records, indent=1) + "\n")
 
@@ -79,7 +86,8 @@ def _read(path: Path) -> dict:
 
 def load(directory: Path | str | None = None) -> "pd.DataFrame":
     """Every record under ``directory`` (default :func:`results_dir`): one row per measure, with
-    columns ``chapter, profile, measure, value, unit, device, recorded``."""
+    columns ``chapter, profile, measure, value, unit, low, high, seeds, device, recorded`` (the
+    interval and seed count are missing, NaN, for numbers recorded without them)."""
     import pandas as pd
 
     folder = Path(directory) if directory is not None else results_dir()
@@ -88,7 +96,7 @@ def load(directory: Path | str | None = None) -> "pd.DataFrame":
         chapter, _, profile_name = path.stem.partition(".")
         for measure, entry in _read(path).items():
             rows.append({"chapter": chapter, "profile": profile_name, "measure": measure, **entry})
-    columns = ["chapter", "profile", "measure", "value", "unit", "device", "recorded"]
+    columns = ["chapter", "profile", "measure", "value", "unit", "low", "high", "seeds", "device", "recorded"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -100,11 +108,23 @@ def results_table(records: "pd.DataFrame", profile_name: str = "quick") -> "pd.D
     rows = []
     for chapter in (c for c in RECORDS.values() if c.paper is not None):
         mine = records[(records["chapter"] == chapter.key) & (records["profile"] == profile_name)]
-        measured = "; ".join(f"{m} {v:.2f}{(' ' + u) if u else ''}" for m, v, u in
-                             zip(mine["measure"], mine["value"], mine["unit"])) or "not recorded"
+        measured = "; ".join(_measured(row) for _, row in mine.iterrows()) or "not recorded"
         rows.append({"chapter": chapter.title, "paper": chapter.paper, "full profile": chapter.full,
                      f"measured ({profile_name})": measured})
     return pd.DataFrame(rows).set_index("chapter")
+
+
+def _measured(row) -> str:
+    """``measure value unit`` and, when recorded, ``[low, high] (n seeds)``."""
+    text = f"{row['measure']} {row['value']:.2f}{(' ' + row['unit']) if row['unit'] else ''}"
+    if _present(row.get("low")):
+        seeds = int(row["seeds"])
+        text += f" [{row['low']:.2f}, {row['high']:.2f}] ({seeds} seed{'s' if seeds > 1 else ''})"
+    return text
+
+
+def _present(value) -> bool:
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
 def to_markdown(frame: "pd.DataFrame") -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Comparison", "compare", "accuracy", "spearman"]
+__all__ = ["Comparison", "compare", "compare_runs", "Estimate", "estimate", "estimate_run", "accuracy", "spearman", "sts_average"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,16 @@ def spearman(predictions: np.ndarray, labels: np.ndarray) -> float:
     return 100.0 * float((a * b).sum() / denominator) if denominator > 0 else 0.0
 
 
+def sts_average(similarities: np.ndarray, labels: np.ndarray) -> float:
+    """The STS average: Spearman x 100 within each task, averaged over tasks.
+
+    ``labels`` is ``(items, 2)``: the gold score and the task's index, so that a bootstrap
+    resample of pairs keeps each pair in its task (see :func:`contrastive_tutorial.evaluate.sts_pairs`).
+    """
+    gold, task = labels[:, 0], labels[:, 1]
+    return float(np.mean([spearman(similarities[task == t], gold[task == t]) for t in np.unique(task)]))
+
+
 def _runs(runs, name: str) -> np.ndarray:
     array = np.asarray(runs, dtype=np.float64)
     if array.ndim == 1:
@@ -83,6 +93,44 @@ def _runs(runs, name: str) -> np.ndarray:
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds NaN or inf")
     return array
+
+
+def _check(sides: list[np.ndarray], labels, level: float, n_boot: int) -> np.ndarray:
+    labels = np.asarray(labels.detach().cpu() if hasattr(labels, "detach") else labels)
+    if len({side.shape[1] for side in sides}) != 1 or labels.ndim == 0 or len(labels) != sides[0].shape[1]:
+        items = " and ".join(str(side.shape[1]) for side in sides)
+        raise ValueError(f"the runs and labels must cover the same items: got {items} items and labels of "
+                         f"shape {labels.shape}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level}")
+    if n_boot < 100:
+        raise ValueError(f"n_boot must be at least 100, got {n_boot}")
+    return labels
+
+
+def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int, seed: int):
+    """Each side's observed score (mean over its seeds) and ``(n_boot, sides)`` replicates:
+    the same resampled items for every side, each side's seeds resampled on their own."""
+    rng = np.random.default_rng(seed)
+    items = len(labels)
+
+    def score(side: np.ndarray, idx: np.ndarray, seeds: np.ndarray) -> float:
+        return float(np.mean([metric(side[s, idx], labels[idx]) for s in seeds]))
+
+    observed = [score(side, np.arange(items), np.arange(len(side))) for side in sides]
+    replicates = np.empty((n_boot, len(sides)))
+    for r in range(n_boot):
+        idx = rng.integers(0, items, items)
+        for j, side in enumerate(sides):
+            seeds = rng.integers(0, len(side), len(side)) if len(side) > 1 else np.zeros(1, dtype=int)
+            replicates[r, j] = score(side, idx, seeds)
+    return observed, replicates
+
+
+def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+    tail = (1 - level) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def compare(
@@ -102,33 +150,90 @@ def compare(
         a, b: per-item outputs of each run, ``(seeds, items)`` (or ``(items,)`` for one seed):
             predicted classes for :func:`accuracy`, predicted similarities for :func:`spearman`.
             Both sides are scored on the same items; their seed counts may differ.
-        labels: ``(items,)`` gold labels or scores.
+        labels: ``(items, ...)`` gold labels or scores, one row per item (a tensor is moved to numpy).
         metric: ``metric(outputs, labels) -> float`` on one run's items.
         names: what to call A and B in the printed verdict.
     """
     a, b = _runs(a, "a"), _runs(b, "b")
-    labels = np.asarray(labels)
-    if a.shape[1] != b.shape[1] or labels.shape != (a.shape[1],):
-        raise ValueError(f"a, b and labels must cover the same items: got {a.shape[1]}, {b.shape[1]} and {labels.shape}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie in (0, 1), got {level}")
-    if n_boot < 100:
-        raise ValueError(f"n_boot must be at least 100, got {n_boot}")
-    rng = np.random.default_rng(seed)
-    items = a.shape[1]
+    labels = _check([a, b], labels, level, n_boot)
+    (score_a, score_b), replicates = _bootstrap([a, b], labels, metric, n_boot, seed)
+    low, high = _interval(replicates[:, 0] - replicates[:, 1], level)
+    return Comparison(names[0], names[1], score_a - score_b, low, high, level, len(labels), (len(a), len(b)))
 
-    def delta(idx: np.ndarray, seeds_a: np.ndarray, seeds_b: np.ndarray) -> float:
-        score_a = np.mean([metric(a[s, idx], labels[idx]) for s in seeds_a])
-        score_b = np.mean([metric(b[s, idx], labels[idx]) for s in seeds_b])
-        return score_a - score_b
 
-    observed = delta(np.arange(items), np.arange(len(a)), np.arange(len(b)))
-    replicates = np.empty(n_boot)
-    for r in range(n_boot):
-        idx = rng.integers(0, items, items)
-        seeds_a = rng.integers(0, len(a), len(a)) if len(a) > 1 else np.zeros(1, dtype=int)
-        seeds_b = rng.integers(0, len(b), len(b)) if len(b) > 1 else np.zeros(1, dtype=int)
-        replicates[r] = delta(idx, seeds_a, seeds_b)
-    tail = (1 - level) / 2
-    low, high = np.quantile(replicates, [tail, 1 - tail])
-    return Comparison(names[0], names[1], float(observed), float(low), float(high), level, items, (len(a), len(b)))
+@dataclass(frozen=True)
+class Estimate:
+    """One run's score (mean over its seeds) with its bootstrap interval over test items and seeds."""
+
+    value: float
+    low: float
+    high: float
+    level: float
+    items: int
+    seeds: int
+
+    def __str__(self) -> str:
+        return (f"{self.value:.2f} [{self.low:.2f}, {self.high:.2f}] ({100 * self.level:.0f} %, {self.items} items, "
+                f"{self.seeds} seed{'s' if self.seeds > 1 else ''})")
+
+
+def estimate(
+    runs: Sequence | np.ndarray,
+    labels: Sequence | np.ndarray,
+    metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
+    *,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> Estimate:
+    """``metric`` of one run, ``(seeds, items)`` outputs, with the interval :func:`compare` would give it
+    (items and seeds resampled together): what the Results page records beside each number."""
+    runs = _runs(runs, "runs")
+    labels = _check([runs], labels, level, n_boot)
+    (value,), replicates = _bootstrap([runs], labels, metric, n_boot, seed)
+    return Estimate(value, *_interval(replicates[:, 0], level), level, len(labels), len(runs))
+
+
+def _stacked(table, name: str, column: str, by: str) -> np.ndarray:
+    """``(seeds, items)``: the ``column`` predictions of the rows whose ``by`` is ``name``."""
+    import pandas as pd
+
+    table = pd.DataFrame(table)
+    for needed in (by, "predictions"):
+        if needed not in table.columns:
+            raise ValueError(f"table needs a {needed!r} column, got columns {list(table.columns)}")
+    rows = table.loc[table[by] == name, "predictions"]
+    if rows.empty:
+        raise ValueError(f"no run called {name!r} in column {by!r}; runs: {sorted(map(str, table[by].unique()))}")
+    if any(column not in p for p in rows):
+        raise ValueError(f"run {name!r} has no {column!r} predictions")
+    return np.stack([np.asarray(p[column]) for p in rows])
+
+
+def compare_runs(
+    table,
+    a: str,
+    b: str,
+    labels,
+    column: str = "linear_probe",
+    *,
+    by: str = "run",
+    metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
+    **options,
+) -> Comparison:
+    """:func:`compare` of the runs called ``a`` and ``b`` in a table of per-seed rows.
+
+    ``table`` is a ``pandas.DataFrame`` (or a list of dicts) with a ``by`` column naming the run
+    and a ``predictions`` column of ``{column: per-item outputs}``, one row per seed, as the
+    chapters build from :class:`~contrastive_tutorial.methods.simclr.EncoderScores`. The verdict
+    calls the runs ``a`` and ``b`` unless ``names`` is given.
+    """
+    a_runs, b_runs = _stacked(table, a, column, by), _stacked(table, b, column, by)
+    names = options.pop("names", (str(a), str(b)))
+    return compare(a_runs, b_runs, labels, metric, names=names, **options)
+
+
+def estimate_run(table, name: str, labels, column: str = "linear_probe", *, by: str = "run",
+                 metric: Callable[[np.ndarray, np.ndarray], float] = accuracy, **options) -> Estimate:
+    """:func:`estimate` of the run called ``name`` in a table of per-seed rows (see :func:`compare_runs`)."""
+    return estimate(_stacked(table, name, column, by), labels, metric, **options)

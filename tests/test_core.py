@@ -88,6 +88,22 @@ def test_knn_matches_loop_reference():
         votes = [sum(int(y_tr[j]) == c for j in top) for c in range(3)]
         correct += votes.index(max(votes)) == int(y_te[i])
     assert evaluate.knn_accuracy(x_tr, y_tr, x_te, y_te, k=5) == pytest.approx(correct / 7)
+    predicted = evaluate.knn_predictions(x_tr, y_tr, x_te, k=5)
+    assert predicted.shape == (7,) and (predicted == y_te.numpy()).sum() == correct
+
+
+def test_probe_predictions_are_what_its_accuracy_counts():
+    torch.manual_seed(2)
+    centres = 3 * torch.randn(3, 5)
+    y_tr, y_te = torch.arange(60) % 3, torch.arange(30) % 3
+    x_tr, x_te = centres[y_tr] + torch.randn(60, 5), centres[y_te] + torch.randn(30, 5)
+    predicted = evaluate.linear_probe_predictions(x_tr, y_tr, x_te)
+    assert predicted.shape == (30,) and set(predicted) <= {0, 1, 2}
+    assert evaluate.linear_probe_accuracy(x_tr, y_tr, x_te, y_te) == pytest.approx((predicted == y_te.numpy()).mean())
+    with pytest.raises(ValueError, match="the same D"):
+        evaluate.linear_probe_predictions(x_tr, y_tr, x_te[:, :4])
+    with pytest.raises(TypeError, match="test_features must be a torch tensor"):
+        evaluate.knn_predictions(x_tr, y_tr, x_te.tolist())
 
 
 def test_evaluation_bad_input():

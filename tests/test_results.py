@@ -53,6 +53,23 @@ def test_table_has_every_chapter_with_its_paper_and_measures(results_dir):
     assert {c.key for c in ct.chapters.CHAPTERS.values() if c.paper is not None} == set(ct.CHAPTERS) - {"scaling"}
 
 
+def test_an_estimate_is_recorded_with_its_interval_and_seeds(results_dir):
+    import numpy as np
+
+    labels = np.arange(200) % 4
+    runs = np.stack([np.where(np.arange(200) % 5 == s, (labels + 1) % 4, labels) for s in range(3)])  # 80 % right
+    estimate = ct.stats.estimate(runs, labels, n_boot=200)
+    assert estimate.value == pytest.approx(80.0) and estimate.low < 80 < estimate.high and estimate.seeds == 3
+    results.record(ct.profile("simclr"), "SimCLR: linear probe", estimate, "%")
+    results.record(ct.profile("simclr"), "plain", 1.5)
+    frame = results.load()
+    row = frame[frame["measure"] == "SimCLR: linear probe"].iloc[0]
+    assert (row["value"], row["low"], row["high"], row["seeds"]) == (80.0, estimate.low, estimate.high, 3)
+    measured = results.results_table(frame).loc["SimCLR intuition", "measured (quick)"]
+    assert f"SimCLR: linear probe 80.00 % [{estimate.low:.2f}, {estimate.high:.2f}] (3 seeds)" in measured
+    assert "plain 1.50" in measured and "plain 1.50 [" not in measured
+
+
 def test_results_dir_is_found_from_inside_the_book(tmp_path, monkeypatch):
     monkeypatch.delenv("CT_RESULTS_DIR", raising=False)
     monkeypatch.delenv("CT_RUNS_DIR", raising=False)

@@ -82,3 +82,35 @@ def test_bad_input_is_named():
         stats.compare(np.zeros(5), np.zeros(5), labels, n_boot=10)
     with pytest.raises(ValueError, match="at least 2 items"):
         stats.compare(np.zeros((2, 1)), np.zeros((2, 1)), np.zeros(1))
+
+
+def test_compare_runs_stacks_each_runs_seeds():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 500)
+    rows = [{"run": name, "seed": s, "predictions": {"probe": _classifier(rng, acc, labels)}}
+            for name, acc in (("good", 0.9), ("bad", 0.6)) for s in range(3)]
+    result = stats.compare_runs(rows, "good", "bad", labels, "probe", n_boot=200)
+    direct = stats.compare(np.stack([r["predictions"]["probe"] for r in rows[:3]]),
+                           np.stack([r["predictions"]["probe"] for r in rows[3:]]), labels, n_boot=200)
+    assert result == Comparison_named(direct, "good", "bad") and result.real and "3 seeds" in str(result)
+    with pytest.raises(ValueError, match="no run called 'ugly'"):
+        stats.compare_runs(rows, "good", "ugly", labels, "probe")
+    with pytest.raises(ValueError, match="no 'knn' predictions"):
+        stats.compare_runs(rows, "good", "bad", labels, "knn")
+    with pytest.raises(ValueError, match="'predictions' column"):
+        stats.compare_runs([{"run": "good"}], "good", "bad", labels)
+
+
+def Comparison_named(c, a, b):
+    return stats.Comparison(a, b, c.difference, c.low, c.high, c.level, c.items, c.seeds)
+
+
+def test_sts_average_keeps_pairs_in_their_task():
+    rng = np.random.default_rng(4)
+    gold = rng.random(90)
+    task = np.repeat([0, 1, 2], 30)
+    similarities = gold + rng.standard_normal(90) * np.repeat([0.1, 0.5, 2.0], 30)
+    per_task = [100 * spearmanr(similarities[task == t], gold[task == t]).statistic for t in range(3)]
+    assert stats.sts_average(similarities, np.stack([gold, task], 1)) == pytest.approx(np.mean(per_task))
+    result = stats.compare(similarities, gold, np.stack([gold, task], 1), stats.sts_average, n_boot=200)
+    assert result.difference == pytest.approx(np.mean(per_task) - 100) and result.real

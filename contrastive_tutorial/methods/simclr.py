@@ -8,7 +8,9 @@ Chapter "SimCLR intuition" (and "InfoNCE and temperature" for its temperature sw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +18,7 @@ from torch import Tensor, nn
 
 from ..data import ImageData
 from ..encoders import ProjectionHead, SmallCNN
-from ..evaluate import embed, knn_accuracy, linear_probe_accuracy
+from ..evaluate import embed, knn_predictions, linear_probe_predictions
 from ..losses import alignment, nt_xent, uniformity
 from ..profiles import seed_everything
 from ..scale import gathered
@@ -198,12 +200,17 @@ def train_supervised(
 
 @dataclass
 class EncoderScores:
-    """Downstream accuracy of the representation ``h`` and geometry of normalised embeddings."""
+    """Downstream accuracy of the representation ``h`` and geometry of normalised embeddings.
+
+    ``predictions`` holds each test image's predicted class under ``"linear_probe"`` and
+    ``"knn"``: what :func:`contrastive_tutorial.stats.compare_runs` resamples.
+    """
 
     linear_probe: float
     knn: float
     alignment: float
     uniformity: float
+    predictions: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
 
 @torch.no_grad()
@@ -224,9 +231,13 @@ def evaluate_encoder(
     net = model if space == "projection" else model.encoder
     first, second = views(data.test_images), views(data.test_images)
     z1, z2 = F.normalize(embed(net, first), dim=1), F.normalize(embed(net, second), dim=1)
+    predictions = {"linear_probe": linear_probe_predictions(h_train, data.train_labels, h_test),
+                   "knn": knn_predictions(h_train, data.train_labels, h_test)}
+    labels = data.test_labels.cpu().numpy()
     return EncoderScores(
-        linear_probe=linear_probe_accuracy(h_train, data.train_labels, h_test, data.test_labels),
-        knn=knn_accuracy(h_train, data.train_labels, h_test, data.test_labels),
+        linear_probe=float(np.mean(predictions["linear_probe"] == labels)),
+        knn=float(np.mean(predictions["knn"] == labels)),
         alignment=float(alignment(z1, z2)),
         uniformity=float(uniformity(z1)),
+        predictions=predictions,
     )
