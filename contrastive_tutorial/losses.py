@@ -575,7 +575,9 @@ def byol_loss(p: Tensor, z: Tensor) -> Tensor:
 
 
 @_in_float32
-def moco_loss(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2) -> Tensor:
+def moco_loss(
+    q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2, queue_mask: Tensor | None = None
+) -> Tensor:
     r"""MoCo's InfoNCE: each query's positive is its own key; the negatives are a queue of old keys.
 
     .. math::
@@ -593,6 +595,8 @@ def moco_loss(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2) -> 
         q: ``(N, D)`` queries from the online encoder.
         k: ``(N, D)`` keys of the other view from the momentum encoder.
         queue: ``(K, D)`` keys of earlier batches, ``K >= 1``.
+        queue_mask: optional ``(N, K)`` boolean, ``True`` where a queued key must not count as a
+            negative of query ``i`` (an older key of the same image: MoCo's deduplicated queue).
     """
     _check_pair(q, k, ("q", "k"))
     _check_matrix(queue, "queue")
@@ -603,6 +607,11 @@ def moco_loss(q: Tensor, k: Tensor, queue: Tensor, temperature: float = 0.2) -> 
     # Only the query's own key and the queue compete: the batch's other keys are left out.
     other_keys = ~torch.eye(n, len(keys), dtype=torch.bool, device=q.device)
     other_keys[:, n:] = False
+    if queue_mask is not None:
+        if not isinstance(queue_mask, Tensor) or queue_mask.dtype != torch.bool or queue_mask.shape != (n, len(queue)):
+            raise ValueError(f"queue_mask must be a boolean tensor of shape ({n}, {len(queue)}), got "
+                             f"{getattr(queue_mask, 'dtype', type(queue_mask).__name__)} {tuple(getattr(queue_mask, 'shape', ()))}")
+        other_keys[:, n:] = queue_mask.to(q.device)
     return info_nce(q, keys, torch.arange(n, device=q.device), temperature, key_mask=other_keys)
 
 

@@ -3,15 +3,18 @@ their momentum updates and queue, the shared training loop and the augmentation 
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from contrastive_tutorial.data import ImageData, colourise
+from contrastive_tutorial.losses import byol_loss, moco_loss
 from contrastive_tutorial.encoders import ResNet18, SmallCNN, image_encoder
 from contrastive_tutorial.methods.beyond import BYOL, BarlowTwins, MoCo, SwAV, ema_update
 from contrastive_tutorial.methods.simclr import SimCLR, evaluate_encoder, train_supervised, train_views
@@ -90,15 +93,48 @@ def test_targets_get_no_gradient_and_follow_by_momentum():
             torch.testing.assert_close(t, 0.5 * b + 0.5 * o)
 
 
-def test_simsiam_target_equals_online_after_each_step_and_predictor_can_be_removed():
+def test_simsiam_detaches_its_own_pass_and_predictor_can_be_removed():
+    """SimSiam's target is the online projection of the same forward pass behind a stop-gradient:
+    one encoder pass per view (not a second target pass), the loss written out on those outputs."""
+    torch.manual_seed(0)
     model = BYOL(SmallCNN(3, 8), 8, 16, momentum=0.0)
+    assert not hasattr(model, "target_encoder")
+    calls = []
+    model.encoder.register_forward_hook(lambda *_: calls.append(1))
+    x1, x2 = torch.rand(6, 3, 8, 8), torch.rand(6, 3, 8, 8)
+    loss = model.loss(x1, x2)
+    assert len(calls) == 2
     with torch.no_grad():
-        for p in model.encoder.parameters():
-            p.mul_(2)
-    model.after_step()
-    for t, o in zip(model.target_encoder.parameters(), model.encoder.parameters()):
-        torch.testing.assert_close(t, o)
+        z1, z2 = model(x1), model(x2)
+    p1, p2 = model.predictor(model(x1)), model.predictor(model(x2))
+    expected = 0.5 * (byol_loss(p1, z2) + byol_loss(p2, z1))
+    torch.testing.assert_close(loss, expected)
+    model.after_step()  # nothing to follow
     assert isinstance(BYOL(SmallCNN(3, 8), 8, 16, predictor=False).predictor, nn.Identity)
+
+
+def test_moco_leaves_a_queued_key_of_the_querys_own_image_out():
+    torch.manual_seed(1)
+    moco = MoCo(SmallCNN(3, 8), 8, projection_dim=4, queue_size=6, temperature=0.5)
+    old_keys = F.normalize(torch.randn(6, 4), dim=1)
+    moco.enqueue(old_keys, torch.tensor([10, 11, 12, 13, 14, 15]))
+    x1, x2 = torch.rand(3, 3, 8, 8), torch.rand(3, 3, 8, 8)
+    ids = torch.tensor([12, 7, 15])  # images 12 and 15 have a stale key in the queue
+    loss = moco.loss(x1, x2, ids=ids)
+    with torch.no_grad():
+        q1, q2 = (F.normalize(moco(x), dim=1).double() for x in (x1, x2))
+    k1, k2 = (moco.keys(x).double() for x in (x1, x2))
+    queue, queued_ids = old_keys.double(), [10, 11, 12, 13, 14, 15]
+    total = 0.0
+    for q, k in ((q1, k2), (q2, k1)):
+        for i in range(3):
+            negatives = [queue[j] for j in range(6) if queued_ids[j] != int(ids[i])]
+            logits = [float(q[i] @ k[i]) / 0.5] + [float(q[i] @ n) / 0.5 for n in negatives]
+            total += -logits[0] + math.log(sum(math.exp(v) for v in logits))
+    assert loss.item() == pytest.approx(total / 6, abs=1e-5)
+    assert moco.queue_ids.tolist() == [12, 7, 15, 13, 14, 15]  # the batch's keys replaced the oldest
+    with pytest.raises(ValueError, match="queue_mask must be a boolean tensor of shape"):
+        moco_loss(q1.float(), k2.float(), queue.float(), queue_mask=torch.zeros(3, 5, dtype=torch.bool))
 
 
 def test_swav_keeps_prototypes_on_the_sphere():

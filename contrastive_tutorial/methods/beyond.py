@@ -77,6 +77,7 @@ class MoCo(nn.Module):
         self.key_encoder, self.key_projector = _frozen_copy(encoder), _frozen_copy(self.projector)
         self.temperature, self.momentum = temperature, momentum
         self.register_buffer("queue", F.normalize(torch.randn(queue_size, projection_dim), dim=1))
+        self.register_buffer("queue_ids", torch.full((queue_size,), -1, dtype=torch.long))  # -1: no image
         self.register_buffer("pointer", torch.zeros((), dtype=torch.long))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -87,19 +88,28 @@ class MoCo(nn.Module):
         return F.normalize(self.key_projector(self.key_encoder(x)).float(), dim=1)
 
     @torch.no_grad()
-    def enqueue(self, keys: Tensor) -> None:
-        """Write ``keys`` over the oldest entries of the ring buffer."""
+    def enqueue(self, keys: Tensor, ids: Tensor | None = None) -> None:
+        """Write ``keys`` (and the indices of their images, ``-1`` when unknown) over the oldest entries."""
         n, size = len(keys), len(self.queue)
         idx = (self.pointer + torch.arange(n, device=keys.device)) % size
         self.queue[idx[-size:]] = keys[-size:].to(self.queue.dtype)
+        self.queue_ids[idx[-size:]] = -1 if ids is None else ids[-size:].to(self.queue_ids)
         self.pointer.copy_((self.pointer + n) % size)
 
-    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+    def loss(self, x1: Tensor, x2: Tensor, ids: Tensor | None = None) -> Tensor:
+        """``ids``: each image's index in the data set. A queued key of the query's own image (from
+        an earlier epoch: a positive, not a negative) is then left out of that query's
+        denominator; the queue is deduplicated against the batch."""
         q1, q2 = self(x1), self(x2)
         k1, k2 = self.keys(x1), self.keys(x2)
         queue = self.queue.clone()
-        loss = 0.5 * (moco_loss(q1, k2, queue, self.temperature) + moco_loss(q2, k1, queue, self.temperature))
-        self.enqueue(*gathered(k2))  # under torchrun: every process's keys join the queue
+        stale = None if ids is None else self.queue_ids[None, :] == ids[:, None]
+        loss = 0.5 * (moco_loss(q1, k2, queue, self.temperature, queue_mask=stale)
+                      + moco_loss(q2, k1, queue, self.temperature, queue_mask=stale))
+        if ids is None:
+            self.enqueue(*gathered(k2))  # under torchrun: every process's keys join the queue
+        else:
+            self.enqueue(*gathered(k2, ids))
         return loss
 
     def after_step(self) -> None:
@@ -131,19 +141,26 @@ class BYOL(nn.Module):
         self.encoder = encoder
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
         self.predictor = ProjectionHead(projection_dim, hidden_dim, projection_dim) if predictor else nn.Identity()
-        self.target_encoder, self.target_projector = _frozen_copy(encoder), _frozen_copy(self.projector)
         self.momentum = momentum
+        if momentum > 0:  # SimSiam (momentum 0) has no separate target: see loss
+            self.target_encoder, self.target_projector = _frozen_copy(encoder), _frozen_copy(self.projector)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.projector(self.encoder(x))
 
     def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
-        p1, p2 = self.predictor(self(x1)), self.predictor(self(x2))
-        with torch.no_grad():
-            t1, t2 = self.target_projector(self.target_encoder(x1)), self.target_projector(self.target_encoder(x2))
+        z1, z2 = self(x1), self(x2)
+        p1, p2 = self.predictor(z1), self.predictor(z2)
+        if self.momentum == 0:  # SimSiam: the target is this very pass behind a stop-gradient
+            t1, t2 = z1.detach(), z2.detach()
+        else:
+            with torch.no_grad():
+                t1, t2 = self.target_projector(self.target_encoder(x1)), self.target_projector(self.target_encoder(x2))
         return 0.5 * (byol_loss(p1, t2) + byol_loss(p2, t1))
 
     def after_step(self) -> None:
+        if self.momentum == 0:
+            return
         ema_update(self.target_encoder, self.encoder, self.momentum)
         ema_update(self.target_projector, self.projector, self.momentum)
 

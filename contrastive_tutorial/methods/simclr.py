@@ -8,6 +8,7 @@ Chapter "SimCLR intuition" (and "InfoNCE and temperature" for its temperature sw
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,14 +75,19 @@ class SimCLR(nn.Module):
 class TwoViews(nn.Module):
     """A two-view image method as :func:`~contrastive_tutorial.train.train` takes it: the loss of a
     batch of images is ``model.loss(views(x), views(x))``, two random views made on the batch's
-    device; ``after_step`` is the model's (momentum encoders), where it has one."""
+    device; ``after_step`` is the model's (momentum encoders), where it has one. A method whose
+    ``loss`` takes ``ids`` (MoCo's queue) also gets each image's index in the training set."""
 
     def __init__(self, model: nn.Module, views: ImageViews) -> None:
         super().__init__()
         self.model, self.views = model, views
+        self.wants_ids = "ids" in inspect.signature(model.loss).parameters
 
-    def loss(self, images: Tensor) -> Tensor:
-        x = images.to(next(self.model.parameters()).device)
+    def loss(self, images: Tensor, ids: Tensor | None = None) -> Tensor:
+        device = next(self.model.parameters()).device
+        x = images.to(device)
+        if self.wants_ids and ids is not None:
+            return self.model.loss(self.views(x), self.views(x), ids=ids.to(device))
         return self.model.loss(self.views(x), self.views(x))
 
     def after_step(self) -> None:
@@ -91,8 +97,9 @@ class TwoViews(nn.Module):
 
 
 def image_batches(images: Tensor, batch_size: int, generator: torch.Generator) -> Batches:
-    """Shuffled full batches of ``images`` (the ragged last batch of an epoch is dropped)."""
-    return Batches(len(images), min(batch_size, len(images)), generator=generator, collate=lambda idx: images[idx])
+    """Shuffled full batches ``(images, their indices)`` (the ragged last batch of an epoch is dropped)."""
+    return Batches(len(images), min(batch_size, len(images)), generator=generator,
+                   collate=lambda idx: (images[idx], torch.as_tensor(idx)))
 
 
 def train_views(
