@@ -221,6 +221,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             # with (1 - lambda) = 0.1 of the cross-entropy gradient leave the fresh head under-trained
             "lambd": 0.3,
             "temperature": 0.3,
+            "scl_reduction": "mean",  # averaged over anchors: lambda then weighs a term of the size of CE
             "noise_shots": 30,
             "noise": 0.4,  # fraction of training labels flipped
             "noise_seeds": (0, 1),
@@ -238,6 +239,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 1e-5,
             "lambd": 0.9,
             "temperature": 0.3,
+            "scl_reduction": "sum",  # the paper's equation sums the term over the batch's anchors
             "noise_shots": 1000,
             "noise": 0.4,
             "noise_seeds": (0, 1, 2),
@@ -258,6 +260,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 5e-5,
             "scl_lambd": 0.3,  # CE + SCL as in chapter "SCL fine-tuning"
             "scl_temperature": 0.3,
+            "scl_reduction": "mean",
             "epsilon": 0.3,  # perturbation norm per sentence while training
             "sweep_epsilons": (0.1, 0.6),  # further training norms, first seed only
             "attack_epsilons": (0.1, 0.3, 0.5),
@@ -284,6 +287,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 2e-5,
             "scl_lambd": 0.9,
             "scl_temperature": 0.3,
+            "scl_reduction": "sum",  # the paper's weighting, as in chapter "SCL fine-tuning"
             "epsilon": 0.3,
             "sweep_epsilons": (0.1, 0.2, 0.4, 0.5),
             "attack_epsilons": (0.1, 0.2, 0.3, 0.5),

@@ -4,7 +4,8 @@ A difference between two runs, ``A - B``, moves for two reasons: the test set is
 test items would give other scores) and training is random (other seeds would give other
 models). :func:`compare` resamples both at once. In each of ``n_boot`` replicates it draws the
 test items with replacement, the *same* items for A and B (paired: both are scored on one test
-set), and the seeds with replacement, each side its own seeds, and recomputes
+set), and the seeds with replacement (each side its own seeds, or the same seeds for both when
+seed ``s`` gave both runs the same training draw: ``paired_seeds``), and recomputes
 
 .. math::
     \Delta^{*} = \frac{1}{S_A}\sum_{s} m(A_{s^*}, y^*) - \frac{1}{S_B}\sum_{s} m(B_{s^*}, y^*),
@@ -53,7 +54,9 @@ class Comparison:
         return f"{self.a} is {'better' if self.difference > 0 else 'worse'}, beyond the noise"
 
     def __str__(self) -> str:
-        seeds = f"{self.seeds[0]} seeds" if self.seeds[0] == self.seeds[1] else f"{self.seeds[0]} and {self.seeds[1]} seeds"
+        plural = "s" if max(self.seeds) > 1 else ""
+        seeds = (f"{self.seeds[0]} seed{plural}" if self.seeds[0] == self.seeds[1]
+                 else f"{self.seeds[0]} and {self.seeds[1]} seeds")
         caveat = "" if min(self.seeds) > 1 else "; one seed: the interval covers the test items only"
         return (f"{self.a} - {self.b} = {self.difference:+.2f} [{self.low:+.2f}, {self.high:+.2f}] "
                 f"({100 * self.level:.0f} %, {self.items} items, {seeds}{caveat}): {self.verdict}")
@@ -108,9 +111,10 @@ def _check(sides: list[np.ndarray], labels, level: float, n_boot: int) -> np.nda
     return labels
 
 
-def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int, seed: int):
+def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int, seed: int, paired: bool = False):
     """Each side's observed score (mean over its seeds) and ``(n_boot, sides)`` replicates:
-    the same resampled items for every side, each side's seeds resampled on their own."""
+    the same resampled items for every side; the seeds resampled for each side on its own, or,
+    ``paired``, the same seed rows for every side (row ``s`` of each side is seed ``s``)."""
     rng = np.random.default_rng(seed)
     items = len(labels)
 
@@ -121,8 +125,12 @@ def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int,
     replicates = np.empty((n_boot, len(sides)))
     for r in range(n_boot):
         idx = rng.integers(0, items, items)
+        shared = rng.integers(0, len(sides[0]), len(sides[0])) if paired and len(sides[0]) > 1 else None
         for j, side in enumerate(sides):
-            seeds = rng.integers(0, len(side), len(side)) if len(side) > 1 else np.zeros(1, dtype=int)
+            if shared is not None:
+                seeds = shared
+            else:
+                seeds = rng.integers(0, len(side), len(side)) if len(side) > 1 else np.zeros(1, dtype=int)
             replicates[r, j] = score(side, idx, seeds)
     return observed, replicates
 
@@ -140,6 +148,7 @@ def compare(
     metric: Callable[[np.ndarray, np.ndarray], float] = accuracy,
     *,
     names: tuple[str, str] = ("A", "B"),
+    paired_seeds: bool = False,
     n_boot: int = 2000,
     level: float = 0.95,
     seed: int = 0,
@@ -153,10 +162,15 @@ def compare(
         labels: ``(items, ...)`` gold labels or scores, one row per item (a tensor is moved to numpy).
         metric: ``metric(outputs, labels) -> float`` on one run's items.
         names: what to call A and B in the printed verdict.
+        paired_seeds: row ``s`` of ``a`` and of ``b`` share seed ``s`` (the same training draw, the
+            same initialisation): resample seeds as pairs, so that what the seed does to both runs
+            alike (an easy or a hard few-shot draw) cancels in the difference.
     """
     a, b = _runs(a, "a"), _runs(b, "b")
     labels = _check([a, b], labels, level, n_boot)
-    (score_a, score_b), replicates = _bootstrap([a, b], labels, metric, n_boot, seed)
+    if paired_seeds and len(a) != len(b):
+        raise ValueError(f"paired_seeds needs the same seeds on both sides, got {len(a)} and {len(b)}")
+    (score_a, score_b), replicates = _bootstrap([a, b], labels, metric, n_boot, seed, paired_seeds)
     low, high = _interval(replicates[:, 0] - replicates[:, 1], level)
     return Comparison(names[0], names[1], score_a - score_b, low, high, level, len(labels), (len(a), len(b)))
 
@@ -194,20 +208,26 @@ def estimate(
     return Estimate(value, *_interval(replicates[:, 0], level), level, len(labels), len(runs))
 
 
-def _stacked(table, name: str, column: str, by: str) -> np.ndarray:
-    """``(seeds, items)``: the ``column`` predictions of the rows whose ``by`` is ``name``."""
+def _stacked(table, name: str, column: str, by: str) -> tuple[np.ndarray, list | None]:
+    """``(seeds, items)``: the ``column`` predictions of the rows whose ``by`` is ``name``, in seed
+    order, and the seeds (``None`` when the table has no ``seed`` column)."""
     import pandas as pd
 
     table = pd.DataFrame(table)
     for needed in (by, "predictions"):
         if needed not in table.columns:
             raise ValueError(f"table needs a {needed!r} column, got columns {list(table.columns)}")
-    rows = table.loc[table[by] == name, "predictions"]
-    if rows.empty:
+    selected = table.loc[table[by] == name]
+    if selected.empty:
         raise ValueError(f"no run called {name!r} in column {by!r}; runs: {sorted(map(str, table[by].unique()))}")
+    seeds = None
+    if "seed" in selected.columns:
+        selected = selected.sort_values("seed", kind="stable")
+        seeds = selected["seed"].tolist()
+    rows = selected["predictions"]
     if any(column not in p for p in rows):
         raise ValueError(f"run {name!r} has no {column!r} predictions")
-    return np.stack([np.asarray(p[column]) for p in rows])
+    return np.stack([np.asarray(p[column]) for p in rows]), seeds
 
 
 def compare_runs(
@@ -225,15 +245,17 @@ def compare_runs(
 
     ``table`` is a ``pandas.DataFrame`` (or a list of dicts) with a ``by`` column naming the run
     and a ``predictions`` column of ``{column: per-item outputs}``, one row per seed, as the
-    chapters build from :class:`~contrastive_tutorial.methods.simclr.EncoderScores`. The verdict
-    calls the runs ``a`` and ``b`` unless ``names`` is given.
+    chapters build from :class:`~contrastive_tutorial.methods.simclr.EncoderScores`. With a
+    ``seed`` column and the same seeds on both sides, the seeds are resampled as pairs
+    (``paired_seeds``). The verdict calls the runs ``a`` and ``b`` unless ``names`` is given.
     """
-    a_runs, b_runs = _stacked(table, a, column, by), _stacked(table, b, column, by)
+    (a_runs, a_seeds), (b_runs, b_seeds) = _stacked(table, a, column, by), _stacked(table, b, column, by)
     names = options.pop("names", (str(a), str(b)))
-    return compare(a_runs, b_runs, labels, metric, names=names, **options)
+    paired = a_seeds is not None and a_seeds == b_seeds and len(set(a_seeds)) == len(a_seeds)
+    return compare(a_runs, b_runs, labels, metric, names=names, paired_seeds=paired, **options)
 
 
 def estimate_run(table, name: str, labels, column: str = "linear_probe", *, by: str = "run",
                  metric: Callable[[np.ndarray, np.ndarray], float] = accuracy, **options) -> Estimate:
     """:func:`estimate` of the run called ``name`` in a table of per-seed rows (see :func:`compare_runs`)."""
-    return estimate(_stacked(table, name, column, by), labels, metric, **options)
+    return estimate(_stacked(table, name, column, by)[0], labels, metric, **options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -32,8 +33,9 @@ SENTENCES = ["a cat sat on the mat", "stocks fell sharply today", "the weather i
              "rain is expected tomorrow", "the market rallied"]
 
 
-def _scl_reference(logits, h, labels, lambd, tau) -> float:
-    """Gunel et al.'s (1 - lambda) CE + lambda SCL, with loops in float64 (mean over anchors with a positive)."""
+def _scl_reference(logits, h, labels, lambd, tau, reduction="mean") -> float:
+    """Gunel et al.'s (1 - lambda) CE + lambda SCL, with loops in float64: the SCL term summed over the
+    anchors with a positive (the paper's equation) or their mean (the package's default)."""
     logits, h = logits.double(), h.double()
     n = len(labels)
     ce = sum(-(logits[i, labels[i]] - torch.logsumexp(logits[i], 0)) for i in range(n)) / n
@@ -45,7 +47,7 @@ def _scl_reference(logits, h, labels, lambd, tau) -> float:
             continue
         denominator = sum(math.exp(float(phi[i] @ phi[k]) / tau) for k in range(n) if k != i)
         terms.append(-sum(math.log(math.exp(float(phi[i] @ phi[j]) / tau) / denominator) for j in same) / len(same))
-    scl = sum(terms) / len(terms) if terms else 0.0
+    scl = sum(terms) if reduction == "sum" else (sum(terms) / len(terms) if terms else 0.0)
     return (1 - lambd) * float(ce) + lambd * scl
 
 
@@ -56,6 +58,10 @@ def test_scl_objective_matches_loop_reference(lambd, tau):
     labels = torch.tensor([0, 1, 2, 0, 1, 0, 2])
     got = scl_objective(logits, h, labels, lambd, tau).item()
     assert got == pytest.approx(_scl_reference(logits, h, labels.tolist(), lambd, tau), rel=1e-5)
+    summed = scl_objective(logits, h, labels, lambd, tau, reduction="sum").item()
+    assert summed == pytest.approx(_scl_reference(logits, h, labels.tolist(), lambd, tau, "sum"), rel=1e-5)
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        scl_objective(logits, h, labels, lambd, tau, reduction="total")
 
 
 def test_scl_objective_edge_cases_and_errors():
@@ -158,6 +164,13 @@ def test_scal_and_uscal_at_epsilon_zero_reduce_to_their_clean_terms(classifier):
     assert got.item() == pytest.approx((2 * ce + con).item(), rel=1e-5)
     got.backward()
     assert all(torch.isfinite(p.grad).all() for p in classifier.parameters() if p.grad is not None)
+    from contrastive_tutorial.methods.adversarial import SCAL, adversarial_training_loss
+
+    plain = adversarial_training_loss(classifier, SENTENCES, labels, epsilon=0.0)
+    assert plain.item() == pytest.approx(2 * ce.item(), rel=1e-5)  # CE(x) + CE(x + 0)
+    at = SCAL(classifier, 0.5, contrastive=False).loss(SENTENCES, labels)
+    assert at.item() == pytest.approx(adversarial_training_loss(classifier, SENTENCES, labels, 0.5).item(), rel=1e-5)
+    assert at.item() > plain.item()  # the perturbation raises the label loss
     encoder = classifier.encoder
     assert uscal_loss(encoder, SENTENCES, epsilon=0.0, alpha=0.5).item() == pytest.approx(2 * con.item(), rel=1e-5)
     with pytest.raises(ValueError, match="alpha"):
@@ -168,6 +181,16 @@ def test_perturbation_raises_the_label_loss_and_lowers_adversarial_accuracy(clas
     labels = [0, 1, 0, 1, 0, 1]
     clean = accuracy(classifier, SENTENCES, labels)
     assert adversarial_accuracy(classifier, SENTENCES, labels, 0.0) == clean
+    from contrastive_tutorial.methods.adversarial import adversarial_predictions
+    from contrastive_tutorial.methods.scl import predict
+
+    predicted = predict(classifier, SENTENCES, batch_size=4)
+    assert predicted.shape == (6,) and np.mean(predicted == np.array(labels)) == pytest.approx(clean)
+    assert (adversarial_predictions(classifier, SENTENCES, labels, 0.0, batch_size=4) == predicted).all()
+    with pytest.raises(TypeError, match="one string"):
+        predict(classifier, "a cat sat")
+    with pytest.raises(ValueError, match="of one length"):
+        adversarial_predictions(classifier, SENTENCES, labels[:3], 0.1)
     assert adversarial_accuracy(classifier, SENTENCES, labels, 5.0, steps=3) <= clean
     labels_t = torch.tensor(labels)
     assert scal_loss(classifier, SENTENCES, labels_t, 1.0).item() > scal_loss(classifier, SENTENCES, labels_t, 0.0).item()

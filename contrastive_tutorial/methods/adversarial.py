@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -40,8 +41,8 @@ from ..views.text import adversarial_delta, normalise_per_example
 from .scl import TextClassifier, train_classifier
 from .simcse import train_simcse
 
-__all__ = ["normalise_per_example", "adversarial_delta", "encode_embeddings", "scal_loss", "uscal_loss",
-           "SCAL", "USCAL", "train_scal", "train_uscal", "positive_cosines", "adversarial_accuracy"]
+__all__ = ["normalise_per_example", "adversarial_delta", "encode_embeddings", "adversarial_training_loss", "scal_loss", "uscal_loss",
+           "SCAL", "USCAL", "train_scal", "train_uscal", "positive_cosines", "adversarial_predictions", "adversarial_accuracy"]
 
 
 def encode_embeddings(encoder: TextEncoder, embeddings: Tensor, attention_mask: Tensor) -> Tensor:
@@ -55,18 +56,9 @@ def _word_embeddings(encoder: TextEncoder, batch: dict[str, Tensor]) -> Tensor:
     return encoder.model.get_input_embeddings()(batch["input_ids"])
 
 
-def scal_loss(
-    classifier: TextClassifier,
-    sentences: Sequence[str],
-    labels: Tensor,
-    epsilon: float,
-    temperature: float = 0.05,
-    steps: int = 1,
-) -> Tensor:
-    """SCAL on one batch: CE(clean) + CE(perturbed) + InfoNCE(clean [CLS], perturbed [CLS]).
-
-    The perturbation maximises the label loss (cross-entropy) within ``epsilon``.
-    """
+def _clean_and_perturbed(classifier: TextClassifier, sentences: Sequence[str], labels: Tensor, epsilon: float,
+                         steps: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``CE(x), CE(x + delta), h(x), h(x + delta)`` for one batch, ``delta`` maximising the label loss."""
     encoder = classifier.encoder
     batch = encoder.tokenize(sentences)
     labels = labels.to(batch["input_ids"].device)
@@ -81,6 +73,31 @@ def scal_loss(
     delta = adversarial_delta(label_loss, words, epsilon, steps)
     h_adv = encode_embeddings(encoder, words + delta, batch["attention_mask"])
     ce_adv = F.cross_entropy(classifier.head(h_adv).float(), labels)
+    return ce_clean, ce_adv, h_clean, h_adv
+
+
+def adversarial_training_loss(
+    classifier: TextClassifier, sentences: Sequence[str], labels: Tensor, epsilon: float, steps: int = 1
+) -> Tensor:
+    """Plain adversarial training on one batch: CE(clean) + CE(perturbed), no contrastive term
+    (Goodfellow et al.'s recipe on word embeddings; the baseline SCAL adds its InfoNCE term to)."""
+    ce_clean, ce_adv, _, _ = _clean_and_perturbed(classifier, sentences, labels, epsilon, steps)
+    return ce_clean + ce_adv
+
+
+def scal_loss(
+    classifier: TextClassifier,
+    sentences: Sequence[str],
+    labels: Tensor,
+    epsilon: float,
+    temperature: float = 0.05,
+    steps: int = 1,
+) -> Tensor:
+    """SCAL on one batch: CE(clean) + CE(perturbed) + InfoNCE(clean [CLS], perturbed [CLS]).
+
+    The perturbation maximises the label loss (cross-entropy) within ``epsilon``.
+    """
+    ce_clean, ce_adv, h_clean, h_adv = _clean_and_perturbed(classifier, sentences, labels, epsilon, steps)
     return ce_clean + ce_adv + simcse_loss(*gathered(h_clean, h_adv), temperature)
 
 
@@ -119,13 +136,18 @@ def _uscal_views(encoder: TextEncoder, sentences: Sequence[str], epsilon: float,
 class SCAL(nn.Module):
     """SCAL as a method: ``classifier`` trained with :func:`scal_loss` (perturbation radius
     ``epsilon``, InfoNCE at ``temperature``, ``steps`` attack steps); a batch is
-    ``(sentences, labels)``."""
+    ``(sentences, labels)``. ``contrastive=False`` drops the InfoNCE term: plain adversarial
+    training (:func:`adversarial_training_loss`)."""
 
-    def __init__(self, classifier: TextClassifier, epsilon: float, temperature: float = 0.05, steps: int = 1) -> None:
+    def __init__(self, classifier: TextClassifier, epsilon: float, temperature: float = 0.05, steps: int = 1,
+                 contrastive: bool = True) -> None:
         super().__init__()
         self.classifier, self.epsilon, self.temperature, self.steps = classifier, epsilon, temperature, steps
+        self.contrastive = contrastive
 
     def loss(self, sentences: list[str], labels: Tensor) -> Tensor:
+        if not self.contrastive:
+            return adversarial_training_loss(self.classifier, sentences, labels, self.epsilon, self.steps)
         return scal_loss(self.classifier, sentences, labels, self.epsilon, self.temperature, self.steps)
 
 
@@ -152,11 +174,13 @@ def train_scal(
     epsilon: float,
     temperature: float = 0.05,
     steps: int = 1,
+    contrastive: bool = True,
     **train_kwargs,
 ) -> History:
-    """Fine-tune ``classifier`` with :class:`SCAL`; ``train_kwargs`` go to
-    :func:`~contrastive_tutorial.methods.scl.train_classifier` (epochs, batch_size, lr, seed, device)."""
-    method = SCAL(classifier, epsilon, temperature, steps)
+    """Fine-tune ``classifier`` with :class:`SCAL` (``contrastive=False``: plain adversarial training);
+    ``train_kwargs`` go to :func:`~contrastive_tutorial.methods.scl.train_classifier` (epochs,
+    batch_size, lr, seed, device)."""
+    method = SCAL(classifier, epsilon, temperature, steps, contrastive)
     return train_classifier(classifier, texts, labels, method=method, **train_kwargs)
 
 
@@ -188,16 +212,20 @@ def positive_cosines(encoder: TextEncoder, sentences: Sequence[str], epsilon: fl
             "adversarial": F.cosine_similarity(h_adv, h2).mean().item()}
 
 
-def adversarial_accuracy(
+def adversarial_predictions(
     classifier: TextClassifier,
     texts: Sequence[str],
     labels: Sequence[int],
     epsilon: float,
     steps: int = 1,
     batch_size: int = 64,
-) -> float:
-    """Accuracy when every sentence's word embeddings are perturbed against its true label (FGM/PGD, ``epsilon``)."""
-    encoder, correct = classifier.encoder, 0
+) -> np.ndarray:
+    """The class predicted for each sentence when its word embeddings are perturbed against its true
+    label (FGM/PGD, ``epsilon``; ``epsilon = 0`` is the clean prediction). Per-item predictions are
+    what :func:`contrastive_tutorial.stats.compare` resamples."""
+    if len(texts) != len(labels) or len(texts) == 0:
+        raise ValueError(f"texts and labels must be non-empty and of one length, got {len(texts)} and {len(labels)}")
+    encoder, out = classifier.encoder, []
     with eval_mode(classifier):
         for start in range(0, len(texts), batch_size):
             batch = encoder.tokenize(list(texts[start : start + batch_size]))
@@ -211,5 +239,18 @@ def adversarial_accuracy(
             delta = adversarial_delta(label_loss, words, epsilon, steps) if epsilon > 0 else torch.zeros_like(words)
             with torch.no_grad():
                 logits = classifier.head(encode_embeddings(encoder, words + delta, batch["attention_mask"]))
-            correct += (logits.argmax(1) == y).sum().item()
-    return correct / len(texts)
+            out.append(logits.argmax(1).cpu().numpy())
+    return np.concatenate(out)
+
+
+def adversarial_accuracy(
+    classifier: TextClassifier,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    epsilon: float,
+    steps: int = 1,
+    batch_size: int = 64,
+) -> float:
+    """Accuracy when every sentence's word embeddings are perturbed against its true label (FGM/PGD, ``epsilon``)."""
+    predictions = adversarial_predictions(classifier, texts, labels, epsilon, steps, batch_size)
+    return float(np.mean(predictions == np.asarray(list(labels))))

@@ -38,7 +38,7 @@ from ..profiles import seed_everything
 from ..train import Batches, History, adam, eval_mode, train
 
 __all__ = ["TextClassifier", "scl_objective", "flip_labels", "few_shot_indices", "SCLFineTune", "train_classifier", "fine_tune",
-           "accuracy"]
+           "predict", "accuracy"]
 
 
 class TextClassifier(nn.Module):
@@ -60,14 +60,23 @@ class TextClassifier(nn.Module):
         return self.head(h), h
 
 
-def scl_objective(logits: Tensor, embeddings: Tensor, labels: Tensor, lambd: float, temperature: float = 0.3) -> Tensor:
+def scl_objective(
+    logits: Tensor, embeddings: Tensor, labels: Tensor, lambd: float, temperature: float = 0.3,
+    reduction: str = "mean",
+) -> Tensor:
     """:math:`(1-\\lambda)\\,\\mathrm{CE}(\\text{logits}, y) + \\lambda\\,\\mathcal{L}_{SCL}(h, y)` (module docstring).
 
-    ``lambd`` in [0, 1]: 0 is plain cross-entropy. When no class occurs twice in the batch the
-    contrastive term has no anchor and counts as 0 (cross-entropy alone for that batch).
+    ``lambd`` in [0, 1]: 0 is plain cross-entropy. Cross-entropy is the batch mean. The
+    contrastive term is the mean over the anchors that have a same-class partner
+    (``reduction="mean"``) or, as in Gunel et al.'s equation, their sum (``"sum"``: the same
+    term times the number of such anchors, so that a given ``lambd`` weighs it as the paper
+    does). When no class occurs twice in the batch the contrastive term has no anchor and
+    counts as 0 (cross-entropy alone for that batch).
     """
     if not 0 <= lambd <= 1:
         raise ValueError(f"lambd must lie in [0, 1], got {lambd}")
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     if logits.dim() != 2 or logits.shape[0] != embeddings.shape[0]:
         raise ValueError(f"logits must be (B, C) with the B of embeddings {tuple(embeddings.shape)}, got {tuple(logits.shape)}")
     if labels.shape != (logits.shape[0],):
@@ -76,9 +85,12 @@ def scl_objective(logits: Tensor, embeddings: Tensor, labels: Tensor, lambd: flo
     if lambd == 0:
         return ce
     all_labels = gathered(labels)[0]  # under torchrun the contrastive term sees the global batch
-    if torch.unique(all_labels).numel() == all_labels.numel():
+    counts = torch.bincount(all_labels)[all_labels]
+    anchors = int((counts > 1).sum())
+    if anchors == 0:
         return (1 - lambd) * ce
-    return (1 - lambd) * ce + lambd * supcon_loss(gathered(embeddings)[0], all_labels, temperature)
+    contrastive = supcon_loss(gathered(embeddings)[0], all_labels, temperature)
+    return (1 - lambd) * ce + lambd * (contrastive * anchors if reduction == "sum" else contrastive)
 
 
 def flip_labels(labels: Sequence[int], fraction: float, n_classes: int, seed: int = 0) -> list[int]:
@@ -110,15 +122,18 @@ class SCLFineTune(nn.Module):
     ``lambd`` and ``temperature``; a batch is ``(sentences, labels)``. ``lambd = 0`` is plain
     cross-entropy fine-tuning."""
 
-    def __init__(self, classifier: TextClassifier, lambd: float = 0.0, temperature: float = 0.3) -> None:
+    def __init__(self, classifier: TextClassifier, lambd: float = 0.0, temperature: float = 0.3,
+                 reduction: str = "mean") -> None:
         super().__init__()
         if not 0 <= lambd <= 1:
             raise ValueError(f"lambd must lie in [0, 1], got {lambd}")
-        self.classifier, self.lambd, self.temperature = classifier, lambd, temperature
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.classifier, self.lambd, self.temperature, self.reduction = classifier, lambd, temperature, reduction
 
     def loss(self, sentences: list[str], labels: Tensor) -> Tensor:
         logits, h = self.classifier(sentences)
-        return scl_objective(logits, h, labels.to(logits.device), self.lambd, self.temperature)
+        return scl_objective(logits, h, labels.to(logits.device), self.lambd, self.temperature, self.reduction)
 
 
 def train_classifier(
@@ -128,6 +143,7 @@ def train_classifier(
     *,
     lambd: float = 0.0,
     temperature: float = 0.3,
+    reduction: str = "mean",
     epochs: int,
     batch_size: int = 16,
     lr: float = 2e-5,
@@ -139,6 +155,7 @@ def train_classifier(
     """Fine-tune ``classifier`` (all weights) with :class:`SCLFineTune`; AdamW, shuffled batches
     (the last one of an epoch may be smaller).
 
+    ``reduction``: how the contrastive term sums over anchors (:func:`scl_objective`).
     ``method``, when given, is trained instead (a method on ``classifier`` whose
     ``loss(sentences, labels)`` is the batch loss, e.g.
     :class:`~contrastive_tutorial.methods.adversarial.SCAL`); ``lambd`` must then stay 0.
@@ -153,7 +170,7 @@ def train_classifier(
     y = torch.as_tensor(list(labels))
     batches = Batches(len(texts), batch_size, generator=generator, drop_last=False,
                       collate=lambda idx: ([texts[i] for i in idx], y[idx]))
-    method = method if method is not None else SCLFineTune(classifier, lambd, temperature)
+    method = method if method is not None else SCLFineTune(classifier, lambd, temperature, reduction)
     classifier.to(device).train()
     optimizer = adam(classifier.parameters(), lr=lr, weight_decay=0.01)
     return train(method, batches, optimizer, epochs=epochs, device=device, progress=progress,
@@ -186,11 +203,22 @@ def fine_tune(
 
 
 @torch.no_grad()
-def accuracy(classifier: TextClassifier, texts: Sequence[str], labels: Sequence[int], batch_size: int = 128) -> float:
-    """Fraction of ``texts`` whose predicted class is the label (evaluation mode)."""
-    correct = 0
+def predict(classifier: TextClassifier, texts: Sequence[str], batch_size: int = 128) -> np.ndarray:
+    """The predicted class of each text (evaluation mode): what :func:`contrastive_tutorial.stats.compare` resamples."""
+    if isinstance(texts, str):
+        raise TypeError("texts must be a sequence of strings, got one string")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    out = []
     with eval_mode(classifier):
         for start in range(0, len(texts), batch_size):
             logits, _ = classifier(list(texts[start : start + batch_size]))
-            correct += (logits.argmax(1).cpu() == torch.as_tensor(list(labels[start : start + batch_size]))).sum().item()
-    return correct / len(texts)
+            out.append(logits.argmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def accuracy(classifier: TextClassifier, texts: Sequence[str], labels: Sequence[int], batch_size: int = 128) -> float:
+    """Fraction of ``texts`` whose predicted class is the label (evaluation mode)."""
+    if len(texts) != len(labels) or len(texts) == 0:
+        raise ValueError(f"texts and labels must be non-empty and of one length, got {len(texts)} and {len(labels)}")
+    return float(np.mean(predict(classifier, texts, batch_size) == np.asarray(list(labels))))
