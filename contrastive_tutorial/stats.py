@@ -88,7 +88,12 @@ def sts_average(similarities: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _runs(runs, name: str) -> np.ndarray:
-    array = np.asarray(runs, dtype=np.float64)
+    array = np.asarray(runs)
+    if array.dtype.kind not in "iu":  # class indices stay integers; anything else is a real number
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must hold numbers (classes or scores), got dtype {array.dtype}") from error
     if array.ndim == 1:
         array = array[None]
     if array.ndim != 2 or array.shape[1] < 2:

@@ -241,6 +241,12 @@ def test_evaluate_clustering_reports_kmeans_and_head(model):
     assert set(scores) == {"kmeans_acc", "kmeans_nmi", "head_acc", "head_nmi"}
     assert all(0 <= v <= 1 for v in scores.values())
     assert scores["head_acc"] >= 3 / 8  # at least the largest class share
+    found = sccl.cluster_assignments(model, TEXTS)
+    assert found["kmeans"].shape == found["head"].shape == (len(TEXTS),)
+    assert scores["head_acc"] == clustering_accuracy(LABELS, found["head"])
+    assert scores["kmeans_nmi"] == nmi(LABELS, found["kmeans"])
+    with pytest.raises(ValueError, match="non-empty sequence"):
+        sccl.cluster_assignments(model, "one text")
 
 
 def test_word_deletion_is_seeded_and_keeps_a_word():

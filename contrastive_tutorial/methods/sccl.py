@@ -42,7 +42,7 @@ __all__ = [
     "SCCLObjective",
     "word_deletion",
     "contextual_substitution",
-    "evaluate_clustering",
+    "cluster_assignments", "evaluate_clustering",
     "train_sccl",
 ]
 
@@ -145,23 +145,29 @@ class SCCL(nn.Module):
 
 
 # --------------------------------------------------------------------------- evaluation
-def evaluate_clustering(model: SCCL, texts: Sequence[str], labels: Sequence[int], seed: int = 0) -> dict[str, float]:
-    """Accuracy (Hungarian matching) and NMI of k-means on the embeddings and of the head's argmax.
+def cluster_assignments(model: SCCL, texts: Sequence[str], seed: int = 0) -> dict[str, np.ndarray]:
+    """Each text's cluster: ``"kmeans"``, k-means on the embeddings (``K = model.n_clusters``,
+    ``random_state=seed``, as the official code reports its main numbers), and ``"head"``, the
+    head's argmax. Per-item assignments are what :func:`contrastive_tutorial.stats.compare` resamples."""
+    if isinstance(texts, str) or len(texts) == 0:
+        raise ValueError("texts must be a non-empty sequence of strings")
+    embeddings, q = model.predict(texts)
+    from_kmeans, _ = kmeans(embeddings, model.n_clusters, seed=seed)
+    return {"kmeans": np.asarray(from_kmeans), "head": q.argmax(1).numpy()}
 
-    k-means uses ``K = model.n_clusters`` and ``random_state=seed``, as the official code
-    reports its main numbers.
-    """
+
+def evaluate_clustering(model: SCCL, texts: Sequence[str], labels: Sequence[int], seed: int = 0) -> dict[str, float]:
+    """Accuracy (Hungarian matching) and NMI of k-means on the embeddings and of the head's argmax
+    (:func:`cluster_assignments`)."""
     labels = np.asarray(labels)
     if len(labels) != len(texts):
         raise ValueError(f"labels must have one entry per text ({len(texts)}), got {len(labels)}")
-    embeddings, q = model.predict(texts)
-    from_kmeans, _ = kmeans(embeddings, model.n_clusters, seed=seed)
-    from_head = q.argmax(1).numpy()
+    found = cluster_assignments(model, texts, seed)
     return {
-        "kmeans_acc": clustering_accuracy(labels, from_kmeans),
-        "kmeans_nmi": nmi(labels, from_kmeans),
-        "head_acc": clustering_accuracy(labels, from_head),
-        "head_nmi": nmi(labels, from_head),
+        "kmeans_acc": clustering_accuracy(labels, found["kmeans"]),
+        "kmeans_nmi": nmi(labels, found["kmeans"]),
+        "head_acc": clustering_accuracy(labels, found["head"]),
+        "head_nmi": nmi(labels, found["head"]),
     }
 
 
