@@ -212,6 +212,17 @@ def map_by_length(sentences: Sequence[str], batch_size: int, fn: Callable[[list[
     return torch.cat(parts)[inverse]
 
 
+def _usable_positions(config, default: int | None = None) -> int | None:
+    """How many tokens the model can read: its position embeddings (RoBERTa's start after the
+    padding index: 514 positions hold 512 tokens), or ``default`` when the config says nothing."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None:
+        return default
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        positions -= getattr(config, "pad_token_id", 1) + 1
+    return positions
+
+
 class TextEncoder(nn.Module):
     r"""A ``transformers`` encoder that maps sentences to vectors with one of SimCSE's poolers.
 
@@ -231,7 +242,10 @@ class TextEncoder(nn.Module):
       (princeton-nlp/SimCSE issue 133); chapter "SimCSE" measures both.
 
     Sentences are tokenised per batch with dynamic padding (to the longest sentence of the
-    batch) and truncated to ``max_length`` tokens.
+    batch). Training batches (:meth:`forward`, :meth:`tokenize`) are truncated to ``max_length``
+    tokens; the evaluation API (:meth:`encode`, :meth:`encode_poolers`) truncates at
+    ``eval_max_length``, by default the model's position limit, i.e. not at all for STS
+    sentences, as the official SimCSE and PromptBERT evaluations pad without truncating.
     """
 
     def __init__(
@@ -241,16 +255,21 @@ class TextEncoder(nn.Module):
         pooler: str = "cls",
         mlp_only_train: bool = True,
         max_length: int = 32,
+        eval_max_length: int | None = None,
     ) -> None:
         super().__init__()
         _check_pooler(pooler)
-        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 2:
-            raise ValueError(f"max_length must be an integer >= 2 (room for [CLS] and [SEP]), got {max_length!r}")
         positions = getattr(model.config, "max_position_embeddings", None)
-        if positions is not None and max_length > positions:
-            raise ValueError(f"max_length ({max_length}) exceeds the model's {positions} positions")
+        for name, value in (("max_length", max_length), ("eval_max_length", eval_max_length)):
+            if value is None and name == "eval_max_length":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+                raise ValueError(f"{name} must be an integer >= 2 (room for [CLS] and [SEP]), got {value!r}")
+            if positions is not None and value > _usable_positions(model.config):
+                raise ValueError(f"{name} ({value}) exceeds the model's {_usable_positions(model.config)} positions")
         self.model, self.tokenizer = model, tokenizer
         self.pooler, self.mlp_only_train, self.max_length = pooler, mlp_only_train, max_length
+        self.eval_max_length = eval_max_length if eval_max_length is not None else _usable_positions(model.config, 512)
         hidden = model.config.hidden_size
         self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
 
@@ -264,14 +283,15 @@ class TextEncoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def tokenize(self, sentences: Sequence[str]) -> dict[str, Tensor]:
-        """Token ids and attention mask on the encoder's device, padded to the batch's longest."""
+    def tokenize(self, sentences: Sequence[str], max_length: int | None = None) -> dict[str, Tensor]:
+        """Token ids and attention mask on the encoder's device, padded to the batch's longest and
+        truncated to ``max_length`` tokens (default: the training length ``self.max_length``)."""
         if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
             raise TypeError("sentences must be a sequence of strings")
         if len(sentences) == 0:
             raise ValueError("sentences is empty")
         batch = self.tokenizer(
-            list(sentences), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            list(sentences), padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
         )
         return {k: v.to(self.device) for k, v in batch.items()}
 
@@ -307,7 +327,7 @@ class TextEncoder(nn.Module):
     ) -> dict[str, Tensor]:
         """Eval-mode vectors of ``sentences`` for several poolers from one pass: ``{pooler: (N, D)}`` on the CPU.
 
-        Sentences are sorted by length so batches carry little padding; the output keeps
+        Sentences are truncated at ``self.eval_max_length`` and sorted by length so batches carry little padding; the output keeps
         the input order.
         """
         if isinstance(poolers, str):
@@ -317,7 +337,7 @@ class TextEncoder(nn.Module):
         for pooler in poolers:
             _check_pooler(pooler)
         def pooled(chunk: list[str]) -> dict[str, Tensor]:
-            batch = self.tokenize(chunk)
+            batch = self.tokenize(chunk, self.eval_max_length)
             outputs = self.hidden(batch, poolers)
             return {p: self.pool(outputs, batch["attention_mask"], p).float().cpu() for p in poolers}
 
@@ -352,7 +372,7 @@ class TextEncoder(nn.Module):
         with tempfile.TemporaryDirectory() as tmp:
             self.model.save_pretrained(tmp)
             self.tokenizer.save_pretrained(tmp)
-            transformer = models.Transformer(tmp, max_seq_length=self.max_length)
+            transformer = models.Transformer(tmp, max_seq_length=self.eval_max_length)
             mode = "mean" if pooler == "mean" else "cls"
             modules = [transformer, models.Pooling(self.model.config.hidden_size, pooling_mode=mode)]
             if pooler == "cls" and not self.mlp_only_train:

@@ -29,6 +29,7 @@ __all__ = [
     "mean_cosine",
     "sts_tasks",
     "evaluate_sts",
+    "sts_pairs",
     "sts_table",
     "clustering_accuracy",
     "nmi",
@@ -295,6 +296,26 @@ def evaluate_sts(
         table["pairs"] = table["pairs"].astype(int)
         tables[name] = table
     return tables[None] if list(tables) == [None] else tables
+
+
+def sts_pairs(encode: Encode, tasks: Sequence[str] | dict, *, split: str = "test", source: str = "auto",
+              max_pairs: int | None = None, seed: int = 0):
+    """Per-pair cosines for :func:`contrastive_tutorial.stats.compare`: ``(cosines, labels)``.
+
+    ``cosines`` is ``{representation: (pairs,)}`` over all the tasks' pairs in order (one array
+    under ``None`` when ``encode`` returns a single matrix); ``labels`` is ``(pairs, 2)``: each
+    pair's gold score and its task's index, what :func:`contrastive_tutorial.stats.sts_average`
+    reads. ``stats.sts_average(cosines, labels)`` is :func:`evaluate_sts`'s ``avg`` (pooled
+    ``"all"`` aggregation).
+    """
+    data = tasks if isinstance(tasks, dict) else sts_tasks(tasks, split, source, max_pairs, seed)
+    if not data:
+        raise ValueError("tasks is empty")
+    cosines = _pair_cosines(encode, data)
+    gold = np.concatenate([np.asarray(ds["score"], dtype=np.float64) for ds in data.values()])
+    task = np.concatenate([np.full(len(ds), i, dtype=np.float64) for i, ds in enumerate(data.values())])
+    stacked = {name: np.concatenate([per_task[t] for t in data]) for name, per_task in cosines.items()}
+    return (stacked[None] if list(stacked) == [None] else stacked), np.stack([gold, task], 1)
 
 
 def sts_table(results: dict) -> "pd.DataFrame":

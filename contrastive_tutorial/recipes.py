@@ -207,7 +207,7 @@ def _sccl(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
         ds = ds.shuffle(seed=0).select(range(P.max_texts))
     texts, labels = ds["text"], np.array(ds["label"])
     torch.manual_seed(seed)
-    encoder = TextEncoder.from_pretrained(P.clustering_model, pooler="mean", max_length=32).to(P.device)
+    encoder = TextEncoder.from_pretrained(P.clustering_model, pooler="mean", max_length=32, eval_max_length=32).to(P.device)
     model = sccl.SCCL.from_kmeans(encoder, texts, len(set(labels.tolist())), seed=seed)
     views = None
     if P.augmentation == "deletion":

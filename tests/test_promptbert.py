@@ -93,10 +93,15 @@ def test_mlp_is_used_in_training_only(prompt):
 def test_encode_keeps_input_order(prompt):
     prompt.eval()
     ended = [pb.end_with_period(s) for s in SENTENCES]  # what the evaluation entry points encode ("Hi" -> "Hi.")
-    torch.testing.assert_close(prompt.encode(SENTENCES, batch_size=3), prompt(ended), atol=1e-5, rtol=1e-5)
+    whole = prompt.eval_max_length  # and whole sentences: evaluation does not truncate at the training length
+    torch.testing.assert_close(prompt.encode(SENTENCES, batch_size=3), prompt(ended, whole), atol=1e-5, rtol=1e-5)
     both = prompt.encode_variants(SENTENCES, batch_size=3)
-    torch.testing.assert_close(both["raw"], prompt(ended), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(both["denoised"], prompt.with_template(TEMPLATE, denoise=True)(ended), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(both["raw"], prompt(ended, whole), atol=1e-5, rtol=1e-5)
+    denoised = prompt.with_template(TEMPLATE, denoise=True)(ended, whole)
+    torch.testing.assert_close(both["denoised"], denoised, atol=1e-5, rtol=1e-5)
+    assert prompt.eval_max_length > prompt.max_length
+    with pytest.raises(ValueError, match="eval_max_length must lie in"):
+        pb.PromptEncoder(prompt.model, prompt.tokenizer, TEMPLATE, eval_max_length=10**6)
 
 
 # ----------------------------------------------------------------- template contrast
@@ -193,9 +198,9 @@ def test_prompt_encoder_adds_the_period_at_evaluation_only(prompt, monkeypatch):
     seen = []
     original = pb.PromptEncoder.tokenize
 
-    def recording(self, sentences):
+    def recording(self, sentences, max_length=None):
         seen.append(sorted(sentences))
-        return original(self, sentences)
+        return original(self, sentences, max_length)
 
     monkeypatch.setattr(pb.PromptEncoder, "tokenize", recording)
     prompt.encode(["a cat sat", "done."])

@@ -36,7 +36,7 @@ SENTENCES = ["A cat sits on the mat.", "Stocks fell sharply today in early tradi
 # ----------------------------------------------------------------- poolers
 def test_poolers_match_their_definitions(tiny):
     tiny.eval()
-    batch = tiny.tokenize(SENTENCES)
+    batch = tiny.tokenize(SENTENCES, tiny.eval_max_length)
     out = tiny.model(**batch, output_hidden_states=True)
     mask = batch["attention_mask"]
     for i in range(len(SENTENCES)):
@@ -54,6 +54,26 @@ def test_poolers_match_their_definitions(tiny):
         vectors = tiny.encode_poolers(SENTENCES, list(expected))
         for pooler, value in expected.items():
             torch.testing.assert_close(vectors[pooler][i].double(), value, rtol=1e-5, atol=1e-5)
+
+
+def test_evaluation_reads_whole_sentences_and_training_truncates(tiny_encoder_parts):
+    """Training batches stop at max_length; encode (what STS calls) reads the whole sentence, as the
+    official SimCSE evaluation does, unless eval_max_length says otherwise."""
+    import copy
+
+    tokenizer, model = tiny_encoder_parts
+    whole = TextEncoder(copy.deepcopy(model), tokenizer, pooler="mean", max_length=6)
+    cut = TextEncoder(copy.deepcopy(model), tokenizer, pooler="mean", max_length=6, eval_max_length=6)
+    assert whole.tokenize(SENTENCES)["input_ids"].shape[1] == 6
+    assert whole.eval_max_length == model.config.max_position_embeddings
+    long_sentence = [SENTENCES[1]]
+    assert len(tokenizer(long_sentence[0])["input_ids"]) > 6
+    with torch.no_grad():
+        trained_length = whole.eval()(whole.tokenize(long_sentence), pooler="mean")
+    torch.testing.assert_close(cut.encode(long_sentence), trained_length)
+    assert not torch.allclose(whole.encode(long_sentence), trained_length)
+    with pytest.raises(ValueError, match="eval_max_length"):
+        TextEncoder(copy.deepcopy(model), tokenizer, eval_max_length=10**6)
 
 
 def test_cls_mlp_is_used_in_training_only_unless_kept(tiny):
@@ -212,6 +232,23 @@ def test_evaluate_sts_all_mean_wmean_against_reference():
         assert table.loc["avg", "spearman"] == pytest.approx((100 * expected[agg] + 100 * b_expected) / 2)
         assert table.loc["avg", "pairs"] == 42
     assert expected["all"] != pytest.approx(expected["mean"])  # the test can tell them apart
+
+
+def test_sts_pairs_give_the_table_average_and_keep_tasks_apart():
+    from contrastive_tutorial import stats
+    from contrastive_tutorial.evaluate import sts_pairs
+
+    encode = _toy_encoder()
+    data = {"a": _toy_task(0, 30, ["x"]), "b": _toy_task(1, 12, ["only"])}
+    cosines, labels = sts_pairs(encode, data)
+    assert cosines.shape == (42,) and labels.shape == (42, 2) and set(labels[:, 1]) == {0.0, 1.0}
+    assert list(labels[:30, 0]) == data["a"]["score"]
+    a, b = encode(data["a"]["sentence1"]), encode(data["a"]["sentence2"])
+    assert cosines[3] == pytest.approx(float(F.cosine_similarity(a[3], b[3], dim=0)), abs=1e-9)
+    table = evaluate_sts(encode, data)
+    assert stats.sts_average(cosines, labels) == pytest.approx(table.loc["avg", "spearman"], abs=1e-9)
+    many, _ = sts_pairs(lambda s: {"plain": encode(s), "again": encode(s)}, data)
+    assert set(many) == {"plain", "again"}
 
 
 def test_evaluate_sts_scores_several_representations_from_one_pass():

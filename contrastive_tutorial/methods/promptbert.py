@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..losses import simcse_loss
 from ..scale import gathered
-from ..encoders import map_by_length
+from ..encoders import _usable_positions, map_by_length
 from ..train import History, adam, eval_mode, linear_schedule, train
 from ..views.text import MASK, SENTENCE, Template  # noqa: F401 (re-exported: the template syntax)
 
@@ -92,6 +92,7 @@ class PromptEncoder(nn.Module):
         mlp_only_train: bool = True,
         mlp: nn.Module | None = None,
         end_period: bool = True,
+        eval_max_length: int | None = None,
     ) -> None:
         super().__init__()
         if max_length < 1:
@@ -101,6 +102,11 @@ class PromptEncoder(nn.Module):
         self.template = Template.parse(template, tokenizer)
         self.denoise, self.max_length, self.mlp_only_train = denoise, max_length, mlp_only_train
         self.end_period = end_period
+        room = _usable_positions(self.encoder.config, 512) - len(self.template.prefix) - len(self.template.suffix) - 2
+        if eval_max_length is not None and not 1 <= eval_max_length <= room:
+            raise ValueError(f"eval_max_length must lie in [1, {room}] (the model's positions less the template), "
+                             f"got {eval_max_length}")
+        self.eval_max_length = eval_max_length if eval_max_length is not None else room
         hidden = self.encoder.config.hidden_size
         self.mlp = mlp if mlp is not None else nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh()).to(self.device)
 
@@ -115,13 +121,16 @@ class PromptEncoder(nn.Module):
             self.model, self.tokenizer, template, self.denoise if denoise is None else denoise,
             self.max_length, self.mlp_only_train, mlp=self.mlp,
             end_period=self.end_period if end_period is None else end_period,
+            eval_max_length=self.eval_max_length,
         )
         return other.train(self.training)
 
-    def tokenize(self, sentences: Sequence[str]) -> dict[str, Tensor]:
+    def tokenize(self, sentences: Sequence[str], max_length: int | None = None) -> dict[str, Tensor]:
         """``input_ids``, ``attention_mask``, ``mask_position`` and ``sentence_length`` of the prompted batch.
 
-        The sentence is tokenised alone and truncated to ``max_length`` tokens, then placed
+        The sentence is tokenised alone and truncated to ``max_length`` tokens (default: the
+        training length ``self.max_length``; the evaluation API uses ``self.eval_max_length``,
+        the model's positions less the template, so STS sentences are not cut), then placed
         into the template, so the [MASK] is present and located exactly for any length.
         """
         if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
@@ -129,7 +138,8 @@ class PromptEncoder(nn.Module):
         if len(sentences) == 0:
             raise ValueError("sentences is empty")
         tok, t = self.tokenizer, self.template
-        pieces = tok(list(sentences), add_special_tokens=False, truncation=True, max_length=self.max_length)["input_ids"]
+        pieces = tok(list(sentences), add_special_tokens=False, truncation=True,
+                     max_length=max_length or self.max_length)["input_ids"]
         rows = [[tok.cls_token_id, *t.prefix, *p, *t.suffix, tok.sep_token_id] for p in pieces]
         width = max(map(len, rows))
         ids = torch.full((len(rows), width), tok.pad_token_id, dtype=torch.long)
@@ -162,9 +172,10 @@ class PromptEncoder(nn.Module):
         out = self.encoder(input_ids=ids.repeat(len(distinct), 1), position_ids=positions)
         return out.last_hidden_state[:, t.mask_offset(0)][inverse]
 
-    def forward(self, sentences: Sequence[str]) -> Tensor:
-        """``(B, D)`` [MASK] vectors (denoised if ``self.denoise``; through the MLP in training)."""
-        batch = self.tokenize(sentences)
+    def forward(self, sentences: Sequence[str], max_length: int | None = None) -> Tensor:
+        """``(B, D)`` [MASK] vectors (denoised if ``self.denoise``; through the MLP in training);
+        sentences truncated to ``max_length`` (default: the training length)."""
+        batch = self.tokenize(sentences, max_length)
         vectors = self._mask_states(batch)
         if self.denoise:
             vectors = vectors - self.template_bias(batch["sentence_length"])
@@ -182,7 +193,7 @@ class PromptEncoder(nn.Module):
             raise ValueError("encode_variants compares vectors without the MLP; use encode with mlp_only_train=False")
 
         def variants(chunk: list[str]) -> dict[str, Tensor]:
-            batch = self.tokenize(chunk)
+            batch = self.tokenize(chunk, self.eval_max_length)
             vectors = self._mask_states(batch)
             return {"raw": vectors.float().cpu(),
                     "denoised": (vectors - self.template_bias(batch["sentence_length"])).float().cpu()}
@@ -194,7 +205,8 @@ class PromptEncoder(nn.Module):
     def encode(self, sentences: Sequence[str], batch_size: int = 128) -> Tensor:
         """Eval-mode vectors ``(N, D)`` on the CPU, in input order (what an STS evaluation calls)."""
         with eval_mode(self):
-            return map_by_length(self._evaluated(sentences), batch_size, lambda chunk: self(chunk).float().cpu())
+            return map_by_length(self._evaluated(sentences), batch_size,
+                                 lambda chunk: self(chunk, self.eval_max_length).float().cpu())
 
     def _evaluated(self, sentences: Sequence[str]) -> list[str]:
         if isinstance(sentences, str):
@@ -316,7 +328,7 @@ def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k:
     static = model.get_input_embeddings().weight.float()
 
     def represent(chunk: list[str]) -> Tensor:
-        batch = encoder.tokenize(chunk)
+        batch = encoder.tokenize(chunk, encoder.eval_max_length)
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         rows = torch.arange(len(logits), device=logits.device)
         top = logits[rows, batch["mask_position"]].float().softmax(-1).topk(k, dim=-1)
