@@ -23,6 +23,7 @@ the offending argument rather than returning NaN.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import math
@@ -67,8 +68,8 @@ def _check_matrix(x: Tensor, name: str, min_rows: int = 1) -> None:
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if x.dim() != 2:
-        raise ValueError(f"{name} must have shape (B, D), got shape {tuple(x.shape)}")
+    if x.dim() != 2 or x.shape[1] == 0:
+        raise ValueError(f"{name} must have shape (B, D) with D >= 1, got shape {tuple(x.shape)}")
     if x.shape[0] < min_rows:
         raise ValueError(f"{name} must hold at least {min_rows} rows, got {x.shape[0]}")
 
@@ -115,6 +116,11 @@ def _reduce(per_anchor: Tensor, reduction: str) -> Tensor:
     return per_anchor
 
 
+_INPUT_EPS: contextvars.ContextVar[float | None] = contextvars.ContextVar("input_eps", default=None)
+"""The coarsest machine epsilon among the floating-point arguments a loss was called with, before
+:func:`_in_float32` cast them: what value checks allow for rounding."""
+
+
 def _in_float32(loss):
     """Run ``loss`` in float32 whatever the caller's precision: autocast is switched off inside it
     and half-precision tensor arguments (fp16, bf16) are cast to float32 (float64 stays float64).
@@ -139,8 +145,19 @@ def _in_float32(loss):
             for name, value in signature.bind(*args, **kwargs).arguments.items():
                 if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
                     raise ValueError(f"{loss.__name__}: {name} holds NaN or inf values")
-        with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
-            return loss(*(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
+        def run():
+            with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
+                return loss(*(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
+
+        if not _checking_values():  # traced or captured: no value checks, so no precision to remember
+            return run()
+        floats = [v for v in (*args, *kwargs.values()) if isinstance(v, Tensor) and v.is_floating_point()]
+        outer = _INPUT_EPS.get()  # a loss called inside another keeps the caller's coarsest precision
+        token = _INPUT_EPS.set(max([torch.finfo(v.dtype).eps for v in floats] + ([outer] if outer else []), default=None))
+        try:
+            return run()
+        finally:
+            _INPUT_EPS.reset(token)
 
     return wrapper
 
@@ -163,8 +180,9 @@ def similarity(query: Tensor, keys: Tensor, normalize: bool = True) -> Tensor:
         raise ValueError(f"query and keys must have the same D, got {query.shape[1]} and {keys.shape[1]}")
     dtype = torch.float64 if query.dtype == torch.float64 else torch.float32
     q, k = query.to(dtype), keys.to(dtype)
-    if normalize:
-        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+    if normalize:  # divide by each row's largest entry first, so that the norm of large rows cannot overflow
+        q = F.normalize(q / q.detach().abs().amax(1, keepdim=True).clamp_min(torch.finfo(dtype).tiny), dim=-1)
+        k = F.normalize(k / k.detach().abs().amax(1, keepdim=True).clamp_min(torch.finfo(dtype).tiny), dim=-1)
     return q @ k.T
 
 
@@ -497,16 +515,25 @@ def student_t_assignment(embeddings: Tensor, centres: Tensor, alpha: float = 1.0
             f"embeddings and centres must have the same dimension D, got {embeddings.shape[1]} and {centres.shape[1]}"
         )
     dtype = torch.float64 if embeddings.dtype == torch.float64 else torch.float32
-    sq_dist = (embeddings.to(dtype)[:, None, :] - centres.to(dtype)[None, :, :]).pow(2).sum(-1)
-    log_kernel = -(alpha + 1) / 2 * torch.log1p(sq_dist / alpha)
-    return torch.softmax(log_kernel, dim=1)
+    e, mu = embeddings.to(torch.float64), centres.to(torch.float64)
+    # Distances of far-away points overflow when squared; scale by the largest entry c first:
+    # log(1 + d^2 / alpha) = log(c^2) + log(1 / c^2 + (d / c)^2 / alpha).
+    c = torch.maximum(e.detach().abs().max(), mu.detach().abs().max()).clamp_min(1.0)
+    es, ms = e / c, mu / c  # float64 expansion: no (M, K, D) tensor, and no cancellation worth speaking of
+    sq_scaled = (es.pow(2).sum(1)[:, None] + ms.pow(2).sum(1)[None, :] - 2 * es @ ms.T).clamp_min(0)
+    log1p_dist = 2 * torch.log(c) + torch.log(1 / c**2 + sq_scaled / alpha)
+    log_kernel = -(alpha + 1) / 2 * log1p_dist
+    return torch.softmax(log_kernel, dim=1).to(dtype)
 
 
 def _check_assignment(q: Tensor, name: str = "q") -> None:
+    """Rows of probabilities, to the rounding of the precision the caller passed them in: a bf16
+    or fp16 distribution's rows sum to 1 only within that format's epsilon."""
     _check_matrix(q, name)
-    rows = q.detach().sum(1)
-    if (q.detach() < 0).any() or ((rows - 1).abs() > 1e-4).any():
-        raise ValueError(f"{name} must hold probabilities: non-negative rows that sum to 1")
+    rows = q.detach().double().sum(1)
+    tolerance = max(1e-4, 2 * (_INPUT_EPS.get() or 0.0))
+    if (q.detach() < 0).any() or ((rows - 1).abs() > tolerance).any():
+        raise ValueError(f"{name} must hold probabilities: non-negative rows that sum to 1 (within {tolerance:.0e})")
 
 
 @_in_float32
@@ -625,7 +652,8 @@ def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -
     :math:`1/B`, by Sinkhorn-Knopp: start from :math:`Q = \exp(S / \epsilon)`, then
     alternately rescale its prototype sums to :math:`1/K` and its sample sums to :math:`1/B`.
     The returned rows (one per sample) sum to 1. No gradient: codes are targets.
-    Caron et al. (2020), :math:`\epsilon = 0.05`, 3 iterations.
+    Caron et al. (2020), :math:`\epsilon = 0.05`, 3 iterations. The rescaling runs on
+    :math:`\log Q` (log-sum-exp), so small :math:`\epsilon` neither overflows nor gives 0/0.
 
     Args:
         scores: ``(B, K)`` similarities of normalised embeddings to normalised prototypes.
@@ -635,14 +663,13 @@ def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -
     if not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
     dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
-    logits = scores.to(dtype) / epsilon
-    q = torch.exp(logits - logits.max())  # a global shift cancels in the first normalisation
-    q = q / q.sum()
-    n, k = q.shape
+    # In the log domain: exp(S / epsilon) overflows or underflows for small epsilon, its logarithm does not.
+    log_q = scores.detach().to(dtype) / epsilon
+    n, k = log_q.shape
     for _ in range(iterations):
-        q = q / q.sum(0, keepdim=True) / k  # each prototype gets 1/K of the mass
-        q = q / q.sum(1, keepdim=True) / n  # each sample carries 1/B
-    return q * n
+        log_q = log_q - torch.logsumexp(log_q, dim=0, keepdim=True) - math.log(k)  # each prototype: 1/K
+        log_q = log_q - torch.logsumexp(log_q, dim=1, keepdim=True) - math.log(n)  # each sample: 1/B
+    return torch.exp(log_q + math.log(n))
 
 
 @_in_float32

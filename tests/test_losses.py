@@ -386,3 +386,78 @@ def test_similarity_refuses_vectors_empty_rows_and_mismatched_widths():
         L.similarity(torch.randn(3, 4), torch.randn(3, 5))
     with pytest.raises(TypeError, match="floating-point"):
         L.similarity(torch.ones(3, 4, dtype=torch.long), torch.randn(3, 4))
+
+
+# ----------------------------------------------------------------- numerically fragile paths
+def _log_domain_sinkhorn(scores, eps, iterations):
+    """Sinkhorn-Knopp written out with Python floats in the log domain (math.fsum, log-sum-exp)."""
+    rows = [[v / eps for v in r] for r in scores.tolist()]
+    n, k = len(rows), len(rows[0])
+
+    def lse(values):
+        top = max(values)
+        return top + math.log(math.fsum(math.exp(v - top) for v in values))
+
+    for _ in range(iterations):
+        cols = [lse([rows[i][j] for i in range(n)]) for j in range(k)]
+        rows = [[rows[i][j] - cols[j] - math.log(k) for j in range(k)] for i in range(n)]
+        sums = [lse(r) for r in rows]
+        rows = [[v - sums[i] - math.log(n) for v in r] for i, r in enumerate(rows)]
+    return [[math.exp(v + math.log(n)) for v in r] for r in rows]
+
+
+@pytest.mark.parametrize("epsilon", [1e-2, 1e-3, 1e-4])
+def test_sinkhorn_at_tiny_epsilon_is_finite_and_matches_a_log_domain_reference(epsilon):
+    torch.manual_seed(0)
+    scores = F.normalize(torch.randn(12, 5, dtype=torch.float64), dim=1)
+    codes = L.sinkhorn_knopp(scores, epsilon=epsilon, iterations=3)
+    assert torch.isfinite(codes).all()
+    torch.testing.assert_close(codes, torch.tensor(_log_domain_sinkhorn(scores, epsilon, 3), dtype=torch.float64),
+                               rtol=1e-7, atol=1e-9)
+    torch.testing.assert_close(codes.sum(1), torch.ones(12, dtype=torch.float64))
+    assert torch.isfinite(L.sinkhorn_knopp(scores.float(), epsilon=epsilon)).all()
+
+
+def test_student_t_assignments_of_far_away_points_are_finite_and_right():
+    centres = torch.tensor([[0.0, 0.0], [4.0, 0.0]])
+    for scale in (1.0, 1e10, 1e20, 1e30):  # float32 squares overflow from about 1.8e19
+        e = torch.tensor([[1.0, 0.0], [3.0, 1.0]]) * scale
+        mu = centres * scale
+        q = L.student_t_assignment(e, mu)
+        assert torch.isfinite(q).all(), scale
+        d = [[math.dist(a, b) / 1.0 for b in mu.double().tolist()] for a in e.double().tolist()]
+        # float64 reference: q ~ (1 + d^2)^-1, normalised; log form for the huge scales
+        logk = [[-math.log1p(x * x) if x < 1e150 else -2 * math.log(x) for x in row] for row in d]
+        ref = [[math.exp(v - max(row)) / math.fsum(math.exp(w - max(row)) for w in row) for v in row] for row in logk]
+        torch.testing.assert_close(q.double(), torch.tensor(ref, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+
+
+def test_similarity_of_huge_vectors_does_not_overflow():
+    x = torch.tensor([[3e20, 4e20], [1e30, 0.0]])
+    y = torch.tensor([[4e20, 3e20], [0.0, 1.0]])
+    s = L.similarity(x, y)
+    expected = torch.tensor([[24 / 25, 0.8], [0.8, 0.0]])
+    torch.testing.assert_close(s, expected)
+    loss = L.info_nce(x, y, torch.tensor([0, 1]), 0.5)
+    assert torch.isfinite(loss)
+    assert loss.item() != pytest.approx(math.log(2))  # not the "every row is log K" of an overflowed norm
+
+
+def test_probability_checks_follow_the_callers_precision():
+    torch.manual_seed(0)
+    q = torch.softmax(torch.randn(16, 40), dim=1)
+    for dtype in (torch.float16, torch.bfloat16):
+        low = q.to(dtype)  # valid, but its rows sum to 1 only within the format's rounding
+        assert ((low.double().sum(1) - 1).abs() > 1e-4).any()
+        assert torch.isfinite(L.target_distribution(low)).all()
+        assert torch.isfinite(L.cluster_kl_loss(low)).all()
+        with pytest.raises(ValueError, match="sum to 1"):
+            L.target_distribution((0.9 * q).to(dtype))  # a real mistake is still caught
+    with pytest.raises(ValueError, match="sum to 1"):
+        L.target_distribution(q * (1 + 1e-3))  # float32 keeps the tight tolerance
+
+
+def test_features_without_dimensions_are_refused():
+    for call in (lambda z: L.nt_xent(z, z), lambda z: L.uniformity(z), lambda z: L.barlow_twins_loss(z, z)):
+        with pytest.raises(ValueError, match="D >= 1"):
+            call(torch.zeros(4, 0))
