@@ -45,6 +45,10 @@ def embed(
 
     ``uint8`` images are scaled to [0, 1] first.
     """
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a torch tensor, got {type(inputs).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     out = []
     with eval_mode(encoder):
@@ -378,7 +382,7 @@ def kmeans(features: Tensor | np.ndarray, n_clusters: int, seed: int = 0, n_init
     x = features.detach().cpu().double().numpy() if isinstance(features, Tensor) else np.asarray(features, np.float64)
     if x.ndim != 2:
         raise ValueError(f"features must have shape (N, D), got {x.shape}")
-    if not 1 <= n_clusters <= len(x):
-        raise ValueError(f"n_clusters must lie in [1, {len(x)}], got {n_clusters}")
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)) or not 1 <= n_clusters <= len(x):
+        raise ValueError(f"n_clusters must be an integer in [1, {len(x)}], got {n_clusters!r}")
     model = KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init).fit(x)
     return model.labels_.astype(np.int64), model.cluster_centers_

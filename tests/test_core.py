@@ -213,3 +213,25 @@ def test_evaluation_refuses_inputs_that_give_meaningless_numbers():
             call()
     z = torch.randn(10, generator=g, requires_grad=True)
     assert evaluate.spearman(z, z.detach() * 2) == pytest.approx(1.0)  # a tensor with grad is fine
+
+
+def test_low_level_errors_are_named_at_the_public_boundary():
+    from contrastive_tutorial.views import ImageViews
+    from contrastive_tutorial.views.image import reference_view
+    from PIL import Image
+
+    views = ImageViews()
+    with pytest.raises(TypeError, match="images must be a torch tensor"):
+        views([[0.5]])
+    with pytest.raises(TypeError, match="params must be the ViewParams"):
+        views.apply(torch.rand(2, 3, 8, 8), {"w": 1.0})
+    with pytest.raises(ValueError, match=r"missing \['blur'"):
+        reference_view(Image.new("RGB", (8, 8)), {"w": 1.0, "h": 1.0}, views)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        evaluate.embed(nn.Linear(3, 2), torch.rand(4, 3), batch_size=0)
+    with pytest.raises(TypeError, match="inputs must be a torch tensor"):
+        evaluate.embed(nn.Linear(3, 2), [[1.0, 2.0, 3.0]])
+    with pytest.raises(ValueError, match="n_clusters must be an integer"):
+        evaluate.kmeans(torch.rand(6, 2), 2.0)
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        ct.seed_everything("1")

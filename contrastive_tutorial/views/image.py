@@ -246,7 +246,9 @@ class ImageViews:
 
     def apply(self, images: Tensor, params: ViewParams) -> Tensor:
         """The views of ``images`` under ``params``: crop/flip, jitter, grayscale, blur, in that order."""
-        if images.dtype == torch.uint8:
+        if not isinstance(params, ViewParams):
+            raise TypeError(f"params must be the ViewParams that ImageViews.sample returns, got {type(params).__name__}")
+        if isinstance(images, Tensor) and images.dtype == torch.uint8:
             images = images.float() / 255
         _check_images(images)
         if len(params.w) != images.shape[0]:
@@ -266,6 +268,8 @@ class ImageViews:
 
     def __call__(self, images: Tensor) -> Tensor:
         """A view of each image; parameters drawn with ``generator`` or, without one, on the images' device."""
+        if not isinstance(images, Tensor):
+            raise TypeError(f"images must be a torch tensor of shape (B, C, H, W), got {type(images).__name__}")
         device = None if self.generator is not None else images.device
         return self.apply(images, self.sample(images.shape[0], device))
 
@@ -282,6 +286,10 @@ def reference_view(image, params: dict[str, float], views: ImageViews):
 
     width, height = image.size
     p = params
+    missing = sorted({f.name for f in fields(ViewParams)} - set(p))
+    if missing:
+        raise ValueError(f"params must hold one image's view parameters (a row of ViewParams, e.g. "
+                         f"views.sample(n)[i]); missing {missing}")
     box = (
         (p["cx"] - p["w"] + 1) / 2 * width, (p["cy"] - p["h"] + 1) / 2 * height,
         (p["cx"] + p["w"] + 1) / 2 * width, (p["cy"] + p["h"] + 1) / 2 * height,
