@@ -33,9 +33,15 @@ $(MATHJAX): $(STAMP)
 	cp -r "$$($(PY) -c 'import mathjax, pathlib; print(pathlib.Path(mathjax.__file__).parent / "static" / "mathjax" / "es5")')" \
 		$(MATHJAX_ROOT)/static/mathjax
 
+# `make book EDITION=student` also builds the student edition (every solution left out, the same
+# executed outputs, _build/student/_build/html) and checks it against the teacher edition.
+EDITION ?= teacher
+
 book: $(STAMP) $(MATHJAX)
 	CT_PROGRESS=0 $(VENV)/bin/jupyter-book build -W -n --keep-going .  # no progress bars in static pages
 	@echo "The website is in _build/html/index.html"
+	if [ "$(EDITION)" = student ]; then $(PY) tools/student_edition.py build && $(PY) tools/student_edition.py check; \
+	elif [ "$(EDITION)" != teacher ]; then echo "EDITION must be teacher or student, got $(EDITION)"; exit 2; fi
 
 # Internal links, then every page in headless Chromium (console errors, failed requests, raw TeX);
 # screenshots in _build/screenshots. Needs a built book.

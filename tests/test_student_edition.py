@@ -1,0 +1,72 @@
+"""The student edition: solutions out, everything else unchanged (tools/student_edition.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+_spec = importlib.util.spec_from_file_location("student_edition", ROOT / "tools" / "student_edition.py")
+student_edition = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(student_edition)
+
+MARKDOWN = """## Exercises
+
+1. **A question.** Do this.
+```{admonition} Solution
+:class: dropdown
+The answer is 42.
+```
+2. **Another.** Do that.
+```{admonition} Solution
+:class: dropdown
+Use `f(x)`.
+
+Then check.
+```
+Closing words."""
+
+
+def test_solutions_are_removed_and_nothing_else():
+    text, removed = student_edition.strip_solutions(MARKDOWN)
+    assert removed == ["The answer is 42.", "Use `f(x)`.\n\nThen check."]
+    assert text == "## Exercises\n\n1. **A question.** Do this.\n2. **Another.** Do that.\nClosing words."
+    assert student_edition.strip_solutions("no exercises here") == ("no exercises here", [])
+    with pytest.raises(ValueError, match="not closed"):
+        student_edition.strip_solutions("```{admonition} Solution\n:class: dropdown\nunfinished")
+
+
+def test_a_notebook_keeps_its_code_and_outputs():
+    notebook = {"cells": [{"cell_type": "markdown", "source": MARKDOWN, "metadata": {}},
+                          {"cell_type": "code", "source": "print('```{admonition} Solution')", "outputs": [], "metadata": {}}]}
+    stripped, removed = student_edition.strip_notebook(notebook)
+    assert len(removed) == 2 and "42" not in stripped["cells"][0]["source"]
+    assert stripped["cells"][1] == notebook["cells"][1]  # code is never touched
+    assert "42" in notebook["cells"][0]["source"]  # the input is not modified
+
+
+def test_streams_merged_in_place_are_not_shown_twice():
+    cell = {"cell_type": "code", "source": "", "metadata": {}, "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": "a\nb\n"},
+        {"output_type": "display_data", "data": {"text/plain": "fig"}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "b\n"},  # a stale copy of the merged part
+        {"output_type": "stream", "name": "stderr", "text": "w\n"},
+        {"output_type": "stream", "name": "stdout", "text": "c\n"},  # not merged yet: appended
+    ]}
+    merged = student_edition.merge_streams({"cells": [cell]})["cells"][0]["outputs"]
+    assert [o.get("name") for o in merged] == ["stdout", None, "stderr"]
+    assert merged[0]["text"] == "a\nb\nc\n"
+
+
+@pytest.mark.parametrize("chapter", sorted(p.name for p in (ROOT / "book").glob("*.ipynb") if p.stem != "results"))
+def test_every_exercise_has_a_solution(chapter):
+    notebook = json.loads((ROOT / "book" / chapter).read_text())
+    markdown = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
+    exercises = markdown[markdown.index("## Exercises"):]
+    numbered = re.findall(r"^\d+\. \*\*", exercises, flags=re.M)
+    _, solutions = student_edition.strip_solutions(exercises)
+    assert numbered and len(solutions) == len(numbered), f"{len(numbered)} exercises, {len(solutions)} solutions"
