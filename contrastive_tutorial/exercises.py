@@ -22,8 +22,11 @@ from torch import Tensor
 
 from . import losses
 from .methods.adversarial import normalise_per_example
+from .methods.promptbert import end_with_period
 
-__all__ = ["ExerciseError", "check_nt_xent", "check_supcon", "check_target_distribution", "check_fgm"]
+__all__ = ["ExerciseError", "check_nt_xent", "check_uniformity", "check_sinkhorn", "check_simcse_loss",
+           "check_end_with_period", "check_cached_loss", "check_supcon", "check_target_distribution", "check_fgm",
+           "CHECKERS"]
 
 
 class ExerciseError(AssertionError):
@@ -167,3 +170,142 @@ def check_fgm(fn: Callable[[Tensor, float], Tensor]) -> bool:
             lambda g, e: e * g.sign(),
     }
     return _check("FGM perturbation", fn, cases, lambda g, e: e * normalise_per_example(g), mistakes)
+
+
+# --------------------------------------------------------------------------- uniformity (SimCLR intuition)
+def _uniformity_variant(x: Tensor, t: float, with_self=False, log=True, squared=True) -> Tensor:
+    d = torch.cdist(x, x)
+    d = d.pow(2) if squared else d
+    n = len(x)
+    values = (-t * d).flatten() if with_self else (-t * d)[~torch.eye(n, dtype=torch.bool)]
+    return torch.logsumexp(values, 0) - torch.log(torch.tensor(float(values.numel()), dtype=x.dtype)) if log \
+        else values.exp().mean()
+
+
+def check_uniformity(fn: Callable[[Tensor, float], Tensor]) -> bool:
+    """Check ``fn(x, t)``: Wang & Isola's uniformity ``log mean_{i != j} exp(-t ||x_i - x_j||^2)`` of
+    L2-normalised rows ``x`` (chapter "SimCLR intuition")."""
+    cases = [(F.normalize(_random(s, n, 4), dim=1), t) for s, n, t in ((0, 6, 2.0), (1, 9, 1.0), (2, 5, 3.0))]
+    mistakes = {
+        "each point is paired with itself too: average over pairs of *different* points (i != j).":
+            lambda x, t: _uniformity_variant(x, t, with_self=True),
+        "the log is missing: uniformity is the log of the mean Gaussian potential.":
+            lambda x, t: _uniformity_variant(x, t, log=False),
+        "the distances are not squared: the potential is exp(-t ||x_i - x_j||^2).":
+            lambda x, t: _uniformity_variant(x, t, squared=False),
+        "t is missing (or fixed at 2): the potential is exp(-t d^2) with the t passed in.":
+            lambda x, t: _uniformity_variant(x, 2.0) if t != 2.0 else _uniformity_variant(x, 1.0),
+    }
+    return _check("uniformity", fn, cases, losses.uniformity, mistakes)
+
+
+# --------------------------------------------------------------------------- Sinkhorn-Knopp (Beyond negatives)
+def _sinkhorn_variant(scores: Tensor, eps: float, iterations: int, rows_first=False, times_batch=True,
+                      divide=True) -> Tensor:
+    q = torch.exp((scores / eps if divide else scores) - (scores / eps if divide else scores).max())
+    q = q / q.sum()
+    n, k = q.shape
+    for _ in range(iterations):
+        if rows_first:
+            q = q / q.sum(1, keepdim=True) / n
+            q = q / q.sum(0, keepdim=True) / k
+        else:
+            q = q / q.sum(0, keepdim=True) / k
+            q = q / q.sum(1, keepdim=True) / n
+    return q * n if times_batch else q
+
+
+def check_sinkhorn(fn: Callable[[Tensor, float, int], Tensor]) -> bool:
+    """Check ``fn(scores, epsilon, iterations)``: SwAV's codes by Sinkhorn-Knopp on ``exp(scores / epsilon)``,
+    each iteration giving every prototype 1/K of the mass and then every sample 1/B, rows returned
+    summing to 1 (chapter "Beyond negatives")."""
+    cases = [(F.normalize(_random(s, b, 4), dim=1) @ F.normalize(_random(s + 5, k, 4), dim=1).T, eps, it)
+             for s, b, k, eps, it in ((0, 8, 3, 0.5, 3), (1, 6, 4, 0.2, 2), (2, 10, 5, 1.0, 4))]
+    mistakes = {
+        "the rows (samples) are scaled before the columns (prototypes): each iteration first gives every "
+        "prototype 1/K of the mass, then every sample 1/B.": lambda s, e, i: _sinkhorn_variant(s, e, i, rows_first=True),
+        "the rows sum to 1/B: multiply the result by the batch size so that each sample's code sums to 1.":
+            lambda s, e, i: _sinkhorn_variant(s, e, i, times_batch=False),
+        "the scores are not divided by epsilon before the exponential.":
+            lambda s, e, i: _sinkhorn_variant(s, e, i, divide=False),
+    }
+    return _check("Sinkhorn-Knopp", fn, cases, losses.sinkhorn_knopp, mistakes)
+
+
+# --------------------------------------------------------------------------- SimCSE's loss
+def _simcse_variant(h1: Tensor, h2: Tensor, tau: float, normalize=True, both=False) -> Tensor:
+    a, b = (F.normalize(h1, dim=1), F.normalize(h2, dim=1)) if normalize else (h1, h2)
+    target = torch.arange(len(a))
+    one = F.cross_entropy(a @ b.T / tau, target)
+    return (one + F.cross_entropy(b @ a.T / tau, target)) / 2 if both else one
+
+
+def check_simcse_loss(fn: Callable[[Tensor, Tensor, float], Tensor]) -> bool:
+    """Check ``fn(h1, h2, temperature)``: unsupervised SimCSE's loss, sentence ``i``'s first dropout view
+    picking its second view among the batch's second views (cosine, mean over the batch; chapter "SimCSE")."""
+    cases = [(_random(s, n, 6), _random(s + 20, n, 6), tau) for s, n, tau in ((0, 5, 0.05), (1, 8, 0.1), (2, 4, 0.5))]
+    mistakes = {
+        "the vectors are not normalised: the similarity is the cosine.":
+            lambda a, b, t: _simcse_variant(a, b, t, normalize=False),
+        "both directions are averaged: SimCSE's loss uses the first views as anchors only.":
+            lambda a, b, t: _simcse_variant(a, b, t, both=True),
+        "this is NT-Xent over 2N views: SimCSE's negatives are the other sentences' second views only.":
+            lambda a, b, t: losses.nt_xent(a, b, t),
+        "the similarities are multiplied by the temperature; divide them by it.":
+            lambda a, b, t: _simcse_variant(a, b, 1 / t),
+    }
+    return _check("SimCSE loss", fn, cases, losses.simcse_loss, mistakes)
+
+
+# --------------------------------------------------------------------------- PromptBERT's evaluation detail
+def check_end_with_period(fn: Callable[[str], str]) -> bool:
+    """Check ``fn(sentence)``: the official PromptBERT evaluation's rule, a period appended to every
+    non-empty sentence that does not already end in ``.``, ``?``, ``"`` or ``'`` (chapter "PromptBERT")."""
+    if not callable(fn):
+        raise TypeError(f"pass your function itself (the function, not its result), got {type(fn).__name__}")
+    cases = ["A man plays a guitar", "A man plays a guitar.", "Is it raining?", 'He said "yes"', "it's John's'",
+             "", "Wait!", "Rain ", "3.5"]
+    for sentence in cases:
+        expected = end_with_period(sentence)
+        got = fn(sentence)
+        if not isinstance(got, str):
+            raise ExerciseError(f"the function must return a string, got {type(got).__name__} for {sentence!r}")
+        if got == expected:
+            continue
+        if sentence == "":
+            raise ExerciseError("an empty sentence must stay empty (the official code checks len(s) > 0 first)")
+        if sentence[-1] in ".?\"'":
+            raise ExerciseError(f"{sentence!r} -> {got!r}: a sentence that already ends in . ? \" or ' is left as it is")
+        if sentence[-1] == "!":
+            raise ExerciseError(f"{sentence!r} -> {got!r}: only . ? \" and ' count as an ending; '!' gets a period")
+        if got == sentence.rstrip() + ".":
+            raise ExerciseError(f"{sentence!r} -> {got!r}: do not strip or change the sentence; only append '.'")
+        raise ExerciseError(f"{sentence!r}: expected {expected!r}, got {got!r}")
+    print(f"Correct: your rule matches the official evaluation on {len(cases)} sentences.")
+    return True
+
+
+# --------------------------------------------------------------------------- gradient caching (appendix)
+def _micro_batch_loss(z1: Tensor, z2: Tensor, tau: float, chunk: int) -> Tensor:
+    return torch.stack([losses.simcse_loss(z1[i:i + chunk], z2[i:i + chunk], tau)
+                        for i in range(0, len(z1), chunk)]).mean()
+
+
+def check_cached_loss(fn: Callable[[Tensor, Tensor, float, int], Tensor]) -> bool:
+    """Check ``fn(z1, z2, temperature, chunk)``: the full-batch SimCSE loss computed from chunks of
+    ``chunk`` rows, every chunk's queries against *all* the batch's keys (what gradient caching keeps
+    exact), so that the value equals ``losses.simcse_loss(z1, z2, temperature)`` (appendix)."""
+    cases = [(_random(s, n, 5), _random(s + 30, n, 5), tau, c) for s, n, tau, c in ((0, 8, 0.1, 4), (1, 9, 0.5, 3), (2, 6, 0.05, 2))]
+    mistakes = {
+        "each chunk only sees its own keys: that is gradient accumulation, which changes the objective "
+        "(fewer negatives); score every chunk's queries against all the keys.":
+            lambda a, b, t, c: _micro_batch_loss(a, b, t, c),
+    }
+    return _check("cached loss", fn, cases, lambda a, b, t, c: losses.simcse_loss(a, b, t), mistakes)
+
+
+CHECKERS = {  # the coding exercise of each chapter that the package checks
+    "infonce": "check_nt_xent", "simclr": "check_uniformity", "beyond": "check_sinkhorn", "simcse": "check_simcse_loss",
+    "promptbert": "check_end_with_period", "scl": "check_supcon", "adversarial": "check_fgm",
+    "sccl": "check_target_distribution", "scaling": "check_cached_loss",
+}
