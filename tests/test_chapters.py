@@ -54,3 +54,19 @@ def test_an_unknown_chapter_is_named():
     assert chapter("sccl").title == "SCCL"
     with pytest.raises(ValueError, match="chapter must be one of"):
         chapter("moco")
+
+
+def test_the_course_page_is_generated_from_the_chapters():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_course", ROOT / "tools" / "make_course.py")
+    make_course = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_course)
+    assert [k for week in make_course.WEEKS for k in week] == list(CHAPTERS)
+    text = make_course.page()
+    assert (ROOT / "book" / "course.md").read_text() == text, "run python tools/make_course.py"
+    for c in CHAPTERS.values():
+        assert f"]({Path(c.notebook).name}.ipynb)" in text and make_course.learning_goals(c.notebook), c.key
+        assert make_course.checked_exercise(c.key), f"{c.key}: no checked exercise"
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    assert "book/course" in [e["file"] for part in toc["parts"] for e in part["chapters"]]
