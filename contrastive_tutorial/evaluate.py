@@ -30,6 +30,7 @@ __all__ = [
     "sts_tasks",
     "evaluate_sts",
     "sts_pairs",
+    "pairs_table",
     "sts_table",
     "clustering_accuracy",
     "nmi",
@@ -320,6 +321,26 @@ def sts_pairs(encode: Encode, tasks: Sequence[str] | dict, *, split: str = "test
     task = np.concatenate([np.full(len(ds), i, dtype=np.float64) for i, ds in enumerate(data.values())])
     stacked = {name: np.concatenate([per_task[t] for t in data]) for name, per_task in cosines.items()}
     return (stacked[None] if list(stacked) == [None] else stacked), np.stack([gold, task], 1)
+
+
+def pairs_table(cosines: np.ndarray, labels: np.ndarray, tasks: Sequence[str]):
+    """:func:`evaluate_sts`'s table (pooled ``"all"`` aggregation) from :func:`sts_pairs`' output, so that
+    one encoding pass gives both the table and the per-pair cosines that the noise rule resamples."""
+    import pandas as pd
+
+    tasks = list(tasks)
+    if labels.ndim != 2 or labels.shape[1] != 2 or len(cosines) != len(labels):
+        raise ValueError(f"cosines and labels must come from sts_pairs, got shapes {np.shape(cosines)} and {labels.shape}")
+    if set(np.unique(labels[:, 1]).astype(int)) - set(range(len(tasks))):
+        raise ValueError(f"labels index {int(labels[:, 1].max()) + 1} tasks, got {len(tasks)} names")
+    rows = {}
+    for i, task in enumerate(tasks):
+        mine = labels[:, 1] == i
+        rows[task] = {"spearman": 100 * spearman(cosines[mine], labels[mine, 0]), "pairs": int(mine.sum())}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.loc["avg"] = {"spearman": table["spearman"].mean(), "pairs": table["pairs"].sum()}
+    table["pairs"] = table["pairs"].astype(int)
+    return table
 
 
 def sts_table(results: dict) -> "pd.DataFrame":

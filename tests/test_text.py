@@ -249,6 +249,12 @@ def test_sts_pairs_give_the_table_average_and_keep_tasks_apart():
     assert stats.sts_average(cosines, labels) == pytest.approx(table.loc["avg", "spearman"], abs=1e-9)
     many, _ = sts_pairs(lambda s: {"plain": encode(s), "again": encode(s)}, data)
     assert set(many) == {"plain", "again"}
+    from contrastive_tutorial.evaluate import pairs_table
+
+    rebuilt = pairs_table(cosines, labels, list(data))
+    assert rebuilt.round(9).equals(table.round(9))  # the same table from one pass
+    with pytest.raises(ValueError, match="from sts_pairs"):
+        pairs_table(cosines[:5], labels, list(data))
 
 
 def test_evaluate_sts_scores_several_representations_from_one_pass():
