@@ -63,7 +63,7 @@ CHAPTERS: dict[str, Chapter] = {c.key: c for c in (
              "SwAV 75.3 (800 epochs with multi-crop, 2x224 + 6x96 px views), BYOL 74.3 (1,000), SimSiam 71.3 (800), "
              "Barlow Twins 73.2 (1,000)"),
             "ResNet-18 on CIFAR-10, the five methods with the same budget", ("simclr",), "beyond", (0.17, 0.50),
-            colab=("which of the five methods learn and which collapse without their guard (SimSiam without its "
+            colab=("which of the six methods learn and which collapse without their guard (SimSiam without its "
                    "predictor, Barlow Twins without its off-diagonal term), 7 epochs each on CIFAR-10; accuracies "
                    "far below the papers' ImageNet numbers, which come from hundreds of epochs"),
             only_full="500 epochs per method"),
