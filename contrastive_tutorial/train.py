@@ -555,9 +555,6 @@ def train(
             if best_metric is not None:
                 if best_metric not in row:
                     raise KeyError(f"keep={keep!r}: {best_metric!r} is not among the metrics {sorted(row)}")
-                if not math.isfinite(float(row[best_metric])):
-                    raise ValueError(f"keep={keep!r}: the evaluation at step {row.get('step')} returned "
-                                     f"{best_metric}={row[best_metric]}; keeping the best weights needs a finite number")
                 if row[best_metric] > best["score"]:
                     best["score"] = row[best_metric]
                     best["state"] = _clone_state(method)
