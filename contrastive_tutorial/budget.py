@@ -54,10 +54,10 @@ PROMPT_TOKENS = 12  # what a template adds to a sentence
 
 
 # The quick profile is measured, not estimated: seconds each chapter took under nbval on the
-# 2-core CI machine (this build's code, 2026-12-01; benchmarks/RESULTS.md keeps the history; the
-# noise-rule chapters re-measured with nbclient on the same machine, less its 6 s of kernel start).
-QUICK_SECONDS = {"infonce": 58, "simclr": 70, "beyond": 110, "simcse": 147, "promptbert": 105, "scl": 116,
-                 "adversarial": 152, "sccl": 117, "scaling": 33}
+# 2-core CI machine (this build's code, 2026-12-01, the clean-clone CI on 8add4e7; benchmarks/RESULTS.md
+# keeps the history).
+QUICK_SECONDS = {"infonce": 67, "simclr": 70, "beyond": 112, "simcse": 160, "promptbert": 116, "scl": 104,
+                 "adversarial": 166, "sccl": 123, "scaling": 31}
 
 
 @dataclass(frozen=True)
