@@ -54,7 +54,7 @@ PROMPT_TOKENS = 12  # what a template adds to a sentence
 
 
 # The quick profile is measured, not estimated: seconds each chapter took under nbval on the
-# 2-core CI machine (this build's code, 2026-12-01, the clean-clone CI on 8add4e7; benchmarks/RESULTS.md
+# 2-core CI machine (this build's code, 2026-12-01, the clean-clone CI on d4dec99; benchmarks/RESULTS.md
 # keeps the history).
 QUICK_SECONDS = {"infonce": 67, "simclr": 70, "beyond": 112, "simcse": 160, "promptbert": 116, "scl": 104,
                  "adversarial": 166, "sccl": 123, "scaling": 31}
