@@ -56,6 +56,17 @@ def _word_embeddings(encoder: TextEncoder, batch: dict[str, Tensor]) -> Tensor:
     return encoder.model.get_input_embeddings()(batch["input_ids"])
 
 
+def _label_delta(classifier: TextClassifier, batch: dict[str, Tensor], words: Tensor, labels: Tensor,
+                 epsilon: float, steps: int) -> Tensor:
+    """A perturbation of the word embeddings ``words`` within ``epsilon`` that raises the label loss
+    (cross-entropy against ``labels``): what SCAL trains on and what the robustness test attacks with."""
+    def label_loss(perturbed: Tensor) -> Tensor:
+        h = encode_embeddings(classifier.encoder, perturbed, batch["attention_mask"])
+        return F.cross_entropy(classifier.head(h).float(), labels)
+
+    return adversarial_delta(label_loss, words, epsilon, steps)
+
+
 def _clean_and_perturbed(classifier: TextClassifier, sentences: Sequence[str], labels: Tensor, epsilon: float,
                          steps: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """``CE(x), CE(x + delta), h(x), h(x + delta)`` for one batch, ``delta`` maximising the label loss."""
@@ -65,12 +76,7 @@ def _clean_and_perturbed(classifier: TextClassifier, sentences: Sequence[str], l
     words = _word_embeddings(encoder, batch)
     h_clean = encode_embeddings(encoder, words, batch["attention_mask"])
     ce_clean = F.cross_entropy(classifier.head(h_clean).float(), labels)
-
-    def label_loss(perturbed: Tensor) -> Tensor:
-        h = encode_embeddings(encoder, perturbed, batch["attention_mask"])
-        return F.cross_entropy(classifier.head(h).float(), labels)
-
-    delta = adversarial_delta(label_loss, words, epsilon, steps)
+    delta = _label_delta(classifier, batch, words, labels, epsilon, steps)
     h_adv = encode_embeddings(encoder, words + delta, batch["attention_mask"])
     ce_adv = F.cross_entropy(classifier.head(h_adv).float(), labels)
     return ce_clean, ce_adv, h_clean, h_adv
@@ -231,12 +237,7 @@ def adversarial_predictions(
             batch = encoder.tokenize(list(texts[start : start + batch_size]))
             y = torch.as_tensor(list(labels[start : start + batch_size]), device=batch["input_ids"].device)
             words = _word_embeddings(encoder, batch).detach()
-
-            def label_loss(perturbed: Tensor) -> Tensor:
-                h = encode_embeddings(encoder, perturbed, batch["attention_mask"])
-                return F.cross_entropy(classifier.head(h).float(), y)
-
-            delta = adversarial_delta(label_loss, words, epsilon, steps) if epsilon > 0 else torch.zeros_like(words)
+            delta = _label_delta(classifier, batch, words, y, epsilon, steps) if epsilon > 0 else torch.zeros_like(words)
             with torch.no_grad():
                 logits = classifier.head(encode_embeddings(encoder, words + delta, batch["attention_mask"]))
             out.append(logits.argmax(1).cpu().numpy())
