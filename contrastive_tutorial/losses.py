@@ -141,19 +141,19 @@ def _in_float32(loss):
 
     @functools.wraps(loss)
     def wrapper(*args, **kwargs):
-        if _checking_values():  # NaN or inf in, NaN out: name the argument instead
-            for name, value in signature.bind(*args, **kwargs).arguments.items():
-                if isinstance(value, Tensor) and value.is_floating_point() and not torch.isfinite(value).all():
-                    raise ValueError(f"{loss.__name__}: {name} holds NaN or inf values")
         def run():
             with torch.autocast("cpu", enabled=False), torch.autocast("cuda", enabled=False):
                 return loss(*(cast(a) for a in args), **{k: cast(v) for k, v in kwargs.items()})
 
         if not _checking_values():  # traced or captured: no value checks, so no precision to remember
             return run()
-        floats = [v for v in (*args, *kwargs.values()) if isinstance(v, Tensor) and v.is_floating_point()]
-        outer = _INPUT_EPS.get()  # a loss called inside another keeps the caller's coarsest precision
-        token = _INPUT_EPS.set(max([torch.finfo(v.dtype).eps for v in floats] + ([outer] if outer else []), default=None))
+        eps = [_INPUT_EPS.get()] if _INPUT_EPS.get() else []  # a loss inside another keeps the caller's coarsest
+        for name, value in signature.bind(*args, **kwargs).arguments.items():
+            if isinstance(value, Tensor) and value.is_floating_point():
+                if not torch.isfinite(value).all():  # NaN or inf in, NaN out: name the argument instead
+                    raise ValueError(f"{loss.__name__}: {name} holds NaN or inf values")
+                eps.append(torch.finfo(value.dtype).eps)
+        token = _INPUT_EPS.set(max(eps, default=None))
         try:
             return run()
         finally:
