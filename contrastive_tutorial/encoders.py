@@ -259,17 +259,16 @@ class TextEncoder(nn.Module):
     ) -> None:
         super().__init__()
         _check_pooler(pooler)
-        positions = getattr(model.config, "max_position_embeddings", None)
+        positions = _usable_positions(model.config)  # None when the config does not say
+        eval_max_length = eval_max_length if eval_max_length is not None else (positions or 512)
         for name, value in (("max_length", max_length), ("eval_max_length", eval_max_length)):
-            if value is None and name == "eval_max_length":
-                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 2:
                 raise ValueError(f"{name} must be an integer >= 2 (room for [CLS] and [SEP]), got {value!r}")
-            if positions is not None and value > _usable_positions(model.config):
-                raise ValueError(f"{name} ({value}) exceeds the model's {_usable_positions(model.config)} positions")
+            if positions is not None and value > positions:
+                raise ValueError(f"{name} ({value}) exceeds the model's {positions} positions")
         self.model, self.tokenizer = model, tokenizer
         self.pooler, self.mlp_only_train, self.max_length = pooler, mlp_only_train, max_length
-        self.eval_max_length = eval_max_length if eval_max_length is not None else _usable_positions(model.config, 512)
+        self.eval_max_length = eval_max_length
         hidden = model.config.hidden_size
         self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
 
