@@ -112,11 +112,10 @@ def page() -> str:
         "| week | chapter | read first | what it changes in InfoNCE | CPU run |",
         "|---|---|---|---|---|",
     ]
-    for week, keys in enumerate(WEEKS, 1):
-        for key in keys:
-            c = CHAPTERS[key]
-            first = ", ".join(CHAPTERS[p].title for p in c.prerequisites) or "(none)"
-            lines.append(f"| {week} | [{c.title}]({Path(c.notebook).name}.ipynb) | {first} | {c.changes} | {_minutes(key)} |")
+    schedule = [(week, CHAPTERS[key]) for week, keys in enumerate(WEEKS, 1) for key in keys]
+    for week, c in schedule:
+        first = ", ".join(CHAPTERS[p].title for p in c.prerequisites) or "(none)"
+        lines.append(f"| {week} | [{c.title}]({Path(c.notebook).name}.ipynb) | {first} | {c.changes} | {_minutes(c.key)} |")
     lines += [
         "",
         "A six-week course: take SimCLR intuition and Beyond negatives in one week, SCL fine-tuning and",
@@ -124,25 +123,23 @@ def page() -> str:
         "",
         "## Week by week",
     ]
-    for week, keys in enumerate(WEEKS, 1):
-        for key in keys:
-            c = CHAPTERS[key]
-            titles = exercise_titles(c.notebook)
-            checked = checked_exercise(key)
-            lines += ["", f"### Week {week}: {c.title}", "",
-                      f"**Before:** {', '.join(CHAPTERS[p].title for p in c.prerequisites) or 'nothing in the book'};"
-                      f" from outside the book, {OUTSIDE[key]}.", "", "**Learning goals.** After the chapter a student can"]
-            lines += [f"- {goal}" for goal in learning_goals(c.notebook)]
-            lines += ["", f"**Exercises** ({len(titles)}, each with a solution in the teacher edition): "
-                      + "; ".join(f"{i}. {t.rstrip('.')}" for i, t in enumerate(titles, 1)) + "."]
-            if checked:
-                lines += ["", f"**Checked by the package:** \"{checked.rstrip('.')}\" "
-                          f"(`exercises.{exercises.CHECKERS[key]}`): assign it as graded work."]
-            if c.colab:
-                lines += ["", f"**A GPU project** (the chapter's colab profile, aimed at 45 minutes on a free Colab T4): "
-                          f"{c.colab}."]
-            if c.only_full:
-                lines += ["", f"**A longer project** (the full profile): {c.only_full}."]
+    for week, c in schedule:
+        titles = exercise_titles(c.notebook)
+        checked = checked_exercise(c.key)
+        lines += ["", f"### Week {week}: {c.title}", "",
+                  f"**Before:** {', '.join(CHAPTERS[p].title for p in c.prerequisites) or 'nothing in the book'};"
+                  f" from outside the book, {OUTSIDE[c.key]}.", "", "**Learning goals.** After the chapter a student can"]
+        lines += [f"- {goal}" for goal in learning_goals(c.notebook)]
+        lines += ["", f"**Exercises** ({len(titles)}, each with a solution in the teacher edition): "
+                  + "; ".join(f"{i}. {t.rstrip('.')}" for i, t in enumerate(titles, 1)) + "."]
+        if checked:
+            lines += ["", f"**Checked by the package:** \"{checked.rstrip('.')}\" "
+                      f"(`exercises.{exercises.CHECKERS[c.key]}`): assign it as graded work."]
+        if c.colab:
+            lines += ["", f"**A GPU project** (the chapter's colab profile, aimed at 45 minutes on a free Colab T4): "
+                      f"{c.colab}."]
+        if c.only_full:
+            lines += ["", f"**A longer project** (the full profile): {c.only_full}."]
     lines += ["", "## Prerequisites between chapters", "",
               "Every chapter builds on InfoNCE and temperature. Beyond that:", ""]
     for c in CHAPTERS.values():
