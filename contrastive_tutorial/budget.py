@@ -111,7 +111,9 @@ def _runs(P: Profile) -> list[tuple[str, float, float]]:
         epoch = DATA_SIZE[P.image_data]
         if c == "infonce":
             n = len(P.temperatures) * len(P.seeds)
-            return [(f"{n} SimCLR runs of {P.epochs} epochs (temperatures x seeds)", *_images(n * P.epochs * epoch))]
+            k = 2 * len(P.seeds)  # the debiased and the hard-negative loss
+            return [(f"{n} SimCLR runs of {P.epochs} epochs (temperatures x seeds)", *_images(n * P.epochs * epoch)),
+                    (f"{k} runs with the corrected negatives", *_images(k * P.epochs * epoch))]
         if c == "simclr":
             seeds = len(P.seeds)
             return [(f"SimCLR and two view ablations, {seeds} seed(s)", *_images(3 * seeds * P.epochs * epoch)),

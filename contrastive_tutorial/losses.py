@@ -7,8 +7,8 @@ positive, what is left out of the denominator, and the temperature.
 :func:`alignment` and :func:`uniformity` (Wang & Isola, 2020) measure the two forces
 InfoNCE balances.
 
-Where each is taught: ``info_nce``, ``alignment``, ``uniformity``: chapter "InfoNCE and
-temperature"; ``nt_xent``: "SimCLR intuition"; ``simcse_loss``: "SimCSE";
+Where each is taught: ``info_nce``, ``push_shares``, ``debiased_nt_xent``, ``alignment``, ``uniformity``: chapter
+"InfoNCE and temperature"; ``nt_xent``: "SimCLR intuition"; ``simcse_loss``: "SimCSE";
 ``supcon_loss``: "SCL fine-tuning"; ``student_t_assignment``, ``target_distribution``,
 ``cluster_kl_loss``: "SCCL" (the clustering half of SCCL, not a contrastive loss, kept here
 so every loss of the book lives in one module); ``moco_loss`` (negatives from a queue),
@@ -35,7 +35,9 @@ from torch import Tensor
 __all__ = [
     "similarity",
     "info_nce",
+    "push_shares",
     "nt_xent",
+    "debiased_nt_xent",
     "simcse_loss",
     "contrastive_tension_loss",
     "supcon_loss",
@@ -278,6 +280,49 @@ def _positive_mask(positive_idx: Tensor, B: int, K: int, device: torch.device) -
     return F.one_hot(positive_idx.to(device), K).bool()
 
 
+@_in_float32
+def push_shares(
+    query: Tensor,
+    keys: Tensor,
+    positive_idx: Tensor,
+    temperature: float,
+    *,
+    key_mask: Tensor | None = None,
+    normalize: bool = True,
+) -> Tensor:
+    r"""Each negative's share of the push that :func:`info_nce` gives query :math:`i`, shape ``(B, K)``.
+
+    The gradient of InfoNCE with respect to a negative's similarity is
+    :math:`\partial \ell_i / \partial s_{ij} = p_{ij} / \tau` with :math:`p_{ij}` the softmax weight
+    of key :math:`j`, so the negatives share the push in proportion to :math:`p_{ij}`:
+
+    .. math::
+        w_{ij} = \frac{\exp(s_{ij}/\tau)}{\sum_{k \notin P(i) \cup M_i} \exp(s_{ik}/\tau)}
+        \quad (j \notin P(i) \cup M_i), \qquad w_{ij} = 0 \text{ otherwise},
+
+    each row summing to 1 over the negatives. Which of them are *false* negatives (of the query's
+    own class) only labels can tell: chapter "InfoNCE and temperature" sums :math:`w_{ij}` over
+    them. Arguments as for :func:`info_nce`; a query needs at least one negative.
+    """
+    tau = _check_temperature(temperature)
+    _check_matrix(query, "query")
+    _check_matrix(keys, "keys", min_rows=2)
+    if query.shape[1] != keys.shape[1]:
+        raise ValueError(
+            f"query and keys must have the same feature size D, got {query.shape[1]} and {keys.shape[1]}"
+        )
+    B, K = query.shape[0], keys.shape[0]
+    left_out = _positive_mask(positive_idx, B, K, query.device)
+    if key_mask is not None:
+        if not isinstance(key_mask, Tensor) or key_mask.dtype != torch.bool or key_mask.shape != (B, K):
+            raise ValueError(f"key_mask must be a boolean tensor of shape ({B}, {K})")
+        left_out = left_out | key_mask.to(query.device)
+    if _checking_values() and left_out.all(1).any():
+        raise ValueError("a query has no negative: every key is a positive or masked")
+    logits = (similarity(query, keys, normalize) / tau).masked_fill(left_out, float("-inf"))
+    return torch.softmax(logits, dim=1)
+
+
 # --------------------------------------------------------------------------- methods
 @_in_float32
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
@@ -305,6 +350,64 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     positive = torch.cat([idx + n, idx])
     self_pair = torch.eye(2 * n, dtype=torch.bool, device=z.device)
     return info_nce(z, z, positive, temperature, key_mask=self_pair)
+
+
+@_in_float32
+def debiased_nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5, tau_plus: float = 0.1,
+                     beta: float = 0.0) -> Tensor:
+    r"""NT-Xent with its negatives corrected for false negatives and, for :math:`\beta > 0`, tilted to hard ones.
+
+    For view :math:`i` of the :math:`2N` with positive logit :math:`s_+ = \cos(z_i, z_{p(i)})/\tau`
+    and the :math:`M = 2N-2` other views' logits :math:`s_j`, NT-Xent is
+    :math:`-\log e^{s_+}/(e^{s_+} + \sum_j e^{s_j})`. Some of those :math:`M` views are of the
+    anchor's own class; if a share :math:`\tau^+` of all data is (the class prior), Chuang et
+    al. (2020) estimate the true negatives' mass by subtracting the positive's expected share,
+    and Robinson et al. (2021) weight every negative by its hardness
+    :math:`w_j = e^{\beta s_j} / \tfrac{1}{M}\sum_k e^{\beta s_k}` first:
+
+    .. math::
+        N_g = \max\Big(\frac{\sum_j w_j e^{s_j} - \tau^+ M e^{s_+}}{1 - \tau^+},\; M e^{-1/\tau}\Big),
+        \qquad
+        \ell_i = -\log \frac{e^{s_+}}{e^{s_+} + N_g}
+
+    averaged over the :math:`2N` views; the floor is the smallest value the mass can take
+    (every cosine :math:`-1`). :math:`\tau^+ = 0, \beta = 0` is :func:`nt_xent` exactly;
+    :math:`\beta = 0` is the debiased loss, :math:`\beta > 0` the hard-negative one. As in both
+    papers' official code the weights are not detached. Computed in the log domain, so small
+    temperatures stay finite. Taught in the chapter "InfoNCE and temperature".
+
+    Args:
+        z1, z2: ``(N, D)`` projections of the two views, ``N >= 2``.
+        temperature: :math:`\tau > 0` (both papers use 0.5).
+        tau_plus: the class prior :math:`\tau^+`, in ``[0, 1)`` (0.1 for ten balanced classes).
+        beta: hardness :math:`\beta \ge 0` (Robinson et al. use 0.5 to 1).
+    """
+    _check_pair(z1, z2)
+    tau = _check_temperature(temperature)
+    for name, value, high in (("tau_plus", tau_plus, 1.0), ("beta", beta, math.inf)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+        if not (0 <= value < high):
+            raise ValueError(f"{name} must lie in [0, {high:g}), got {value}")
+    n = z1.shape[0]
+    z = torch.cat([z1, z2])
+    logits = similarity(z, z) / tau
+    idx = torch.arange(2 * n, device=z.device)
+    partner = (idx + n) % (2 * n)
+    positive = logits[idx, partner]
+    left_out = torch.eye(2 * n, dtype=torch.bool, device=z.device)
+    left_out[idx, partner] = True
+    negatives = logits.masked_fill(left_out, float("-inf"))
+    m = 2 * n - 2
+    log_mass = torch.logsumexp(negatives, 1)  # log sum_j w_j e^{s_j}, with w_j = 1 when beta = 0
+    if beta > 0:
+        log_mass = torch.logsumexp((1 + beta) * negatives, 1) - torch.logsumexp(beta * negatives, 1) + math.log(m)
+    removed = tau_plus * m * torch.exp(positive - log_mass)  # the share of the mass taken as false negatives
+    valid = removed < 1
+    log_ng = log_mass + torch.log1p(-torch.where(valid, removed, 0.0)) - math.log1p(-tau_plus)
+    log_floor = torch.full_like(log_ng, math.log(m) - 1 / tau)
+    log_ng = torch.where(valid, torch.maximum(log_ng, log_floor), log_floor)
+    return (torch.logaddexp(positive, log_ng) - positive).mean()
 
 
 @_in_float32

@@ -74,6 +74,10 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "lr": 3e-3,
             "seeds": (0, 1, 2),  # three seeds: "best temperature" is decided by the noise rule (stats.compare)
             "simclr_views": None,  # the mild default views that suit 8x8 digits
+            # false and hard negatives: both papers' official settings (tau 0.5, class prior 0.1, beta 1)
+            "estimator_temperature": 0.5,
+            "tau_plus": 0.1,
+            "hardness": 1.0,
         },
         "full": {
             "encoder": "resnet18",  # CIFAR stem, 512 features
@@ -86,6 +90,9 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "seeds": (0, 1, 2),
             # SimCLR's CIFAR-10 views (Appendix B.9: colour strength 0.5, no blur), as chapter "SimCLR intuition"
             "simclr_views": {"strength": 0.5, "blur": False, "scale": (0.08, 1.0), "flip": 0.5},
+            "estimator_temperature": 0.5,
+            "tau_plus": 0.1,
+            "hardness": 1.0,
         },
     },
     "simclr": {
@@ -340,7 +347,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
 # (epochs, steps, seeds, sweeps) cut so that each chapter runs in about 45 minutes on a free
 # Colab T4 (fp16, 15 GB). What each costs there is computed in contrastive_tutorial.budget.
 _COLAB: dict[str, dict[str, Any]] = {
-    "infonce": {"epochs": 12, "seeds": (0,)},
+    "infonce": {"epochs": 10, "seeds": (0,)},
     "simclr": {"epochs": 10},
     "beyond": {"epochs": 7},
     "simcse": {"max_steps": 2000, "sup_max_steps": 250, "sweep_steps": 500, "variation_steps": 500},

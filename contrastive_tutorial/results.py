@@ -20,7 +20,7 @@ from pathlib import Path
 from . import smoke
 from .chapters import CHAPTERS as RECORDS
 from .profiles import CHAPTERS, Profile
-from .stats import Estimate
+from .stats import Comparison, Estimate
 
 __all__ = ["results_dir", "record", "load", "results_table", "to_markdown"]
 
@@ -42,10 +42,12 @@ def results_dir() -> Path:
     return Path.home() / ".cache" / "contrastive_tutorial" / "results"
 
 
-def record(profile: Profile, measure: str, value: "float | Estimate", unit: str = "") -> None:
+def record(profile: Profile, measure: str, value: "float | Estimate | Comparison", unit: str = "") -> None:
     """Record ``measure = value`` for ``profile``'s chapter and profile, with the time (checked, but not
     written, in smoke mode). A :class:`~contrastive_tutorial.stats.Estimate` is recorded with its
-    interval and the seeds and test items it rests on; the Results page prints them."""
+    interval and the seeds and test items it rests on, a :class:`~contrastive_tutorial.stats.Comparison`
+    as its difference ``A - B`` with the same (the fewer seeds of the two sides); the Results page
+    prints them."""
     if not isinstance(profile, Profile):
         raise TypeError(f"profile must be the chapter's Profile (ct.profile(...)), got {type(profile).__name__}")
     if profile.chapter not in CHAPTERS:
@@ -55,12 +57,12 @@ def record(profile: Profile, measure: str, value: "float | Estimate", unit: str 
     if not isinstance(profile.name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", profile.name):
         raise ValueError(f"profile.name must be a plain name (letters, digits, _ and -), got {profile.name!r}")
     spread = {}
-    if isinstance(value, Estimate):
-        spread = {"low": value.low, "high": value.high, "level": value.level, "seeds": value.seeds,
-                  "items": value.items}
-        value = value.value
+    if isinstance(value, (Estimate, Comparison)):
+        seeds = value.seeds if isinstance(value, Estimate) else min(value.seeds)
+        spread = {"low": value.low, "high": value.high, "level": value.level, "seeds": seeds, "items": value.items}
+        value = value.value if isinstance(value, Estimate) else value.difference
     if isinstance(value, bool) or not isinstance(value, numbers.Real):  # numpy scalars are Real; True, "0.5", arrays not
-        raise TypeError(f"value of {measure!r} must be a real number or a stats.Estimate, got {type(value).__name__}")
+        raise TypeError(f"value of {measure!r} must be a real number, a stats.Estimate or a stats.Comparison, got {type(value).__name__}")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"value of {measure!r} must be finite, got {value}")

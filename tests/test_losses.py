@@ -353,6 +353,8 @@ def _finite_cases():
     return {
         "info_nce": (lambda x: L.info_nce(x, z, torch.arange(8), 0.1), z),
         "nt_xent": (lambda x: L.nt_xent(x, z, 0.5), z),
+        "debiased_nt_xent": (lambda x: L.debiased_nt_xent(x, z, 0.5, 0.1, 1.0), z),
+        "push_shares": (lambda x: L.push_shares(x, z, torch.arange(8), 0.1), z),
         "simcse_loss": (lambda x: L.simcse_loss(x, z, 0.05), z),
         "supcon_loss": (lambda x: L.supcon_loss(x, torch.arange(8) % 2, 0.1), z),
         "contrastive_tension_loss": (lambda x: L.contrastive_tension_loss(x, z, torch.ones(8)), z),
@@ -461,3 +463,96 @@ def test_features_without_dimensions_are_refused():
     for call in (lambda z: L.nt_xent(z, z), lambda z: L.uniformity(z), lambda z: L.barlow_twins_loss(z, z)):
         with pytest.raises(ValueError, match="D >= 1"):
             call(torch.zeros(4, 0))
+
+
+# ------------------------------------------------------------------ false and hard negatives
+def ref_debiased(z1, z2, tau, tau_plus, beta):
+    """Chuang et al. (2020) eq. (6) with Robinson et al.'s (2021) hardness weights, written as the
+    papers' estimator: Ng = max((sum_j w_j e^{s_j} - tau+ M e^{s+}) / (1 - tau+), M e^{-1/tau})."""
+    z = torch.cat([z1, z2])
+    n = len(z1)
+    m = 2 * n - 2
+    total = 0.0
+    for i in range(2 * n):
+        p = (i + n) % (2 * n)
+        pos = math.exp(cos(z[i], z[p]) / tau)
+        neg = [math.exp(cos(z[i], z[k]) / tau) for k in range(2 * n) if k not in (i, p)]
+        imp = [x**beta for x in neg]
+        mass = sum(w * x for w, x in zip(imp, neg)) / (sum(imp) / m)
+        ng = max((mass - tau_plus * m * pos) / (1 - tau_plus), m * math.exp(-1 / tau))
+        total += -math.log(pos / (pos + ng))
+    return total / (2 * n)
+
+
+@pytest.mark.parametrize("tau,tau_plus,beta", [(0.5, 0.1, 0.0), (0.5, 0.1, 1.0), (0.2, 0.3, 0.5), (1.0, 0.5, 2.0)])
+def test_debiased_nt_xent_matches_reference(tau, tau_plus, beta):
+    z1, z2 = rand(6, 4), rand(6, 4)
+    got = L.debiased_nt_xent(z1, z2, tau, tau_plus, beta).item()
+    assert got == pytest.approx(ref_debiased(z1, z2, tau, tau_plus, beta), rel=1e-9)
+
+
+def test_debiased_nt_xent_floor_binds_when_the_correction_removes_everything():
+    """Views of one image nearly together and a large prior: the estimate would go negative,
+    and the papers' floor M e^{-1/tau} takes over (the reference clamps the same way)."""
+    z1 = rand(5, 3)
+    z2 = z1 + 1e-3 * rand(5, 3)
+    got = L.debiased_nt_xent(z1, z2, 0.5, 0.9).item()
+    assert got == pytest.approx(ref_debiased(z1, z2, 0.5, 0.9, 0.0), rel=1e-9)
+    m = 8
+    floor = m * math.exp(-2)
+    pos = [math.exp(cos(a, b) / 0.5) for a, b in zip(torch.cat([z1, z2]), torch.cat([z2, z1]))]
+    assert got == pytest.approx(sum(math.log1p(floor / x) for x in pos) / len(pos), rel=1e-9)
+
+
+def test_debiased_nt_xent_without_correction_is_nt_xent_and_stays_finite_at_small_temperature():
+    z1, z2 = rand(7, 5), rand(7, 5)
+    torch.testing.assert_close(L.debiased_nt_xent(z1, z2, 0.3, 0.0, 0.0), L.nt_xent(z1, z2, 0.3))
+    tiny = L.debiased_nt_xent(z1.float().requires_grad_(), z2.float(), 0.005, 0.1, 1.0)
+    tiny.backward()
+    assert torch.isfinite(tiny)
+
+
+def test_debiased_nt_xent_gradients_and_bad_arguments():
+    z1, z2 = rand(4, 3).requires_grad_(), rand(4, 3).requires_grad_()
+    for tau_plus, beta in ((0.1, 0.0), (0.2, 1.0)):
+        assert torch.autograd.gradcheck(lambda a, b: L.debiased_nt_xent(a, b, 0.5, tau_plus, beta), (z1, z2))
+    for bad, message in (({"tau_plus": 1.0}, "tau_plus must lie in"), ({"tau_plus": -0.1}, "tau_plus must lie in"),
+                         ({"beta": -1.0}, "beta must lie in"), ({"beta": math.inf}, "beta must lie in"),
+                         ({"temperature": 0.0}, "temperature")):
+        with pytest.raises(ValueError, match=message):
+            L.debiased_nt_xent(z1, z2, **{"temperature": 0.5, **bad})
+    with pytest.raises(TypeError, match="tau_plus must be a real number"):
+        L.debiased_nt_xent(z1, z2, 0.5, "0.1")
+    with pytest.raises(ValueError, match="same shape"):
+        L.debiased_nt_xent(z1, z2[:3])
+
+
+def test_push_shares_are_the_gradient_weights_of_info_nce():
+    """w_ij = (d loss_i / d s_ij) / sum over negatives, read from autograd through info_nce."""
+    q, k = rand(3, 4), rand(7, 4)
+    pos = torch.tensor([0, 3, 6])
+    mask = torch.zeros(3, 7, dtype=torch.bool)
+    mask[1, 2] = True
+    shares = L.push_shares(q, k, pos, 0.2, key_mask=mask)
+    s = (F.normalize(q, dim=1) @ F.normalize(k, dim=1).T).detach().requires_grad_()
+    logits = (s / 0.2).masked_fill(mask, float("-inf"))
+    F.cross_entropy(logits, pos, reduction="sum").backward()
+    grad = s.grad.clone()
+    grad[torch.arange(3), pos] = 0.0
+    torch.testing.assert_close(shares, grad / grad.sum(1, keepdim=True))
+    assert (shares[torch.arange(3), pos] == 0).all() and shares[1, 2] == 0
+    torch.testing.assert_close(shares.sum(1), torch.ones(3, dtype=torch.float64))
+
+
+def test_push_shares_loop_reference_and_a_query_without_negatives():
+    q, k = rand(2, 3), rand(4, 3)
+    pos = torch.tensor([[True, True, False, False], [False, False, False, True]])
+    shares = L.push_shares(q, k, pos, 0.5)
+    for i in range(2):
+        negatives = [j for j in range(4) if not pos[i, j]]
+        denom = sum(math.exp(cos(q[i], k[j]) / 0.5) for j in negatives)
+        for j in range(4):
+            expected = math.exp(cos(q[i], k[j]) / 0.5) / denom if j in negatives else 0.0
+            assert float(shares[i, j]) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    with pytest.raises(ValueError, match="no negative"):
+        L.push_shares(q, k, pos, 0.5, key_mask=~pos)

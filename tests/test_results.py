@@ -70,6 +70,20 @@ def test_an_estimate_is_recorded_with_its_interval_and_seeds(results_dir):
     assert "plain 1.50" in measured and "plain 1.50 [" not in measured
 
 
+def test_a_comparison_is_recorded_as_its_difference_with_the_fewer_seeds(results_dir):
+    import numpy as np
+
+    labels = np.arange(200) % 4
+    right = np.stack([labels] * 3)
+    wrong = np.stack([np.where(np.arange(200) % 4 == s, (labels + 1) % 4, labels) for s in range(2)])  # 75 % right
+    comparison = ct.stats.compare(right, wrong, labels, names=("A", "B"), n_boot=200)
+    results.record(ct.profile("infonce"), "A - B: linear probe", comparison, "points")
+    row = results.load().iloc[0]
+    assert (row["value"], row["low"], row["high"], row["seeds"]) == (
+        comparison.difference, comparison.low, comparison.high, 2)
+    assert comparison.difference == pytest.approx(25.0)
+
+
 def test_results_dir_is_found_from_inside_the_book(tmp_path, monkeypatch):
     monkeypatch.delenv("CT_RESULTS_DIR", raising=False)
     monkeypatch.delenv("CT_RUNS_DIR", raising=False)

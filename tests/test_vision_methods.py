@@ -256,3 +256,24 @@ def test_full_profile_encoders_build_and_train_one_step_on_cifar_shaped_images(c
     views = ImageViews.simclr(strength=0.5, blur=True, generator=torch.Generator().manual_seed(0))
     history = train_views(model, data, views, epochs=1, batch_size=4, lr=1e-3, seed=0)
     assert torch.isfinite(torch.tensor(history["loss"])).all()
+
+
+def test_simclr_trains_with_a_given_criterion_and_refuses_a_bad_one():
+    from functools import partial
+
+    from contrastive_tutorial.losses import debiased_nt_xent, nt_xent
+
+    torch.manual_seed(0)
+    x1, x2 = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
+    model = SimCLR(SmallCNN(1, 16), 16, 8, temperature=0.5)
+    plain = model.loss(x1, x2)
+    model.criterion = partial(debiased_nt_xent, temperature=0.5, tau_plus=0.0)  # tau+ = 0: NT-Xent exactly
+    torch.testing.assert_close(model.loss(x1, x2), plain)
+    model.criterion = partial(debiased_nt_xent, temperature=0.5, tau_plus=0.2, beta=1.0)
+    corrected = model.loss(x1, x2)
+    corrected.backward()
+    assert not torch.isclose(corrected, plain) and all(p.grad is not None for p in model.encoder.parameters())
+    with pytest.raises(TypeError, match="criterion must be a function"):
+        SimCLR(SmallCNN(1, 16), 16, 8, criterion="nt_xent")
+    with pytest.raises(ValueError, match="negatives=False"):
+        SimCLR(SmallCNN(1, 16), 16, 8, negatives=False, criterion=nt_xent)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -42,8 +43,9 @@ __all__ = [
 class SimCLR(nn.Module):
     """Encoder ``f`` and projector ``g``: ``forward(x)`` returns the projection ``z = g(f(x))``.
 
-    ``loss(x1, x2)`` is NT-Xent at ``temperature`` between the projections of two views.
-    With ``negatives=False`` it is the alignment term alone, :math:`\\lVert \\bar z_1 - \\bar z_2 \\rVert^2`
+    ``loss(x1, x2)`` is NT-Xent at ``temperature`` between the projections of two views, or
+    ``criterion(z1, z2)`` where one is given (e.g. :func:`~contrastive_tutorial.losses.debiased_nt_xent`
+    with its settings bound, chapter "InfoNCE and temperature"). With ``negatives=False`` it is the alignment term alone, :math:`\\lVert \\bar z_1 - \\bar z_2 \\rVert^2`
     on normalised projections: a loss with nothing that pushes images apart, which collapses.
     """
 
@@ -55,11 +57,16 @@ class SimCLR(nn.Module):
         temperature: float = 0.5,
         negatives: bool = True,
         hidden_dim: int | None = None,
+        criterion: Callable[[Tensor, Tensor], Tensor] | None = None,
     ) -> None:
         super().__init__()
+        if criterion is not None and not callable(criterion):
+            raise TypeError(f"criterion must be a function of (z1, z2), got {type(criterion).__name__}")
+        if criterion is not None and not negatives:
+            raise ValueError("criterion replaces NT-Xent; negatives=False (the alignment term alone) takes none")
         self.encoder = encoder
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
-        self.temperature, self.negatives = temperature, negatives
+        self.temperature, self.negatives, self.criterion = temperature, negatives, criterion
 
     def forward(self, x: Tensor) -> Tensor:
         return self.projector(self.encoder(x))
@@ -67,6 +74,8 @@ class SimCLR(nn.Module):
     def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
         z = self(torch.cat([x1, x2]))  # one pass over both views: batch norm sees all 2N images
         z1, z2 = gathered(*z.chunk(2))  # under torchrun: every process's batch, for negatives
+        if self.criterion is not None:
+            return self.criterion(z1, z2)
         if self.negatives:
             return nt_xent(z1, z2, self.temperature)
         return alignment(F.normalize(z1.float(), dim=1), F.normalize(z2.float(), dim=1))
@@ -146,18 +155,20 @@ def train_simclr(
     encoder: nn.Module | None = None,
     negatives: bool = True,
     hidden_dim: int | None = None,
+    criterion: Callable[[Tensor, Tensor], Tensor] | None = None,
     device: torch.device | str = "cpu",
     progress: bool | None = None,
     checkpoint: str | None = None,
 ) -> tuple[SimCLR, History]:
-    """Train SimCLR (a :class:`SmallCNN` unless ``encoder`` is given) with NT-Xent at ``temperature``.
+    """Train SimCLR (a :class:`SmallCNN` unless ``encoder`` is given) with NT-Xent at ``temperature``
+    (or ``criterion(z1, z2)``, see :class:`SimCLR`).
 
     Returns the model (its ``encoder`` gives the representation ``h``) and the history.
     """
     generator = seed_everything(seed)
     views = views or ImageViews(generator=generator)
     encoder = encoder or SmallCNN(data.train_images.shape[1], feature_dim)
-    model = SimCLR(encoder, feature_dim, projection_dim, temperature, negatives, hidden_dim)
+    model = SimCLR(encoder, feature_dim, projection_dim, temperature, negatives, hidden_dim, criterion)
     history = train_views(model, data, views, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           device=device, progress=progress, checkpoint=checkpoint)
     return model, history
