@@ -50,6 +50,7 @@ DATA_SIZE = {"cifar10": 50_000, "digits": 1_257, "wiki1m": 1_000_000, "nli-for-s
 SHORT_TEXT_SIZE = {"agnews": 8_000, "searchsnippets": 12_340, "stackoverflow": 20_000, "biomedical": 20_000,
                    "googlenews_ts": 11_109, "googlenews_t": 11_108, "googlenews_s": 11_108, "tweet": 2_472}
 CLASSES = {"sst2": 2, "agnews": 4}
+IMAGE_CLASSES = {"cifar10": 10, "digits": 10}
 PROMPT_TOKENS = 12  # what a template adds to a sentence
 
 
@@ -118,7 +119,9 @@ def _runs(P: Profile) -> list[tuple[str, float, float]]:
             seeds = len(P.seeds)
             return [(f"SimCLR and two view ablations, {seeds} seed(s)", *_images(3 * seeds * P.epochs * epoch)),
                     (f"the supervised reference (one view), {seeds} seed(s)", *_images(0.5 * seeds * P.epochs * epoch)),
-                    ("the circle and the collapse runs", *_images(3 * P.epochs * epoch))]
+                    ("the circle and the collapse runs", *_images(3 * P.epochs * epoch)),
+                    (f"from scratch on {', '.join(map(str, P.label_shots))} labels per class, {seeds} seed(s)",
+                     *_images(seeds * P.scratch_steps * IMAGE_CLASSES[P.image_data] * sum(P.label_shots)))]
         cost = {"simclr": 1.0, "moco": 4 / 3, "byol": 4 / 3, "simsiam": 4 / 3, "swav": 1.0, "barlow_twins": 1.0}
         per_seed = sum(cost[m] for m in P.methods) * P.epochs * epoch
         return [(f"{len(P.methods)} methods x {len(P.seeds)} seed(s), {P.epochs} epochs", *_images(len(P.seeds) * per_seed)),

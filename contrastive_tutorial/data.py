@@ -42,6 +42,8 @@ __all__ = [
     "load_documents",
     "ImageData",
     "load_images",
+    "few_shot_indices",
+    "few_labels",
     "colourise",
     "STS_TASKS",
     "SHORT_TEXT_SETS",
@@ -506,6 +508,33 @@ class ImageData:
             f"ImageData({n} train / {len(self.test_images)} test images of {c}x{h}x{w}, "
             f"{len(self.classes)} classes)"
         )
+
+
+def few_shot_indices(labels: Sequence[int] | np.ndarray | torch.Tensor, per_class: int, seed: int = 0) -> list[int]:
+    """Sorted indices of ``per_class`` examples of every class, drawn without replacement with ``seed``:
+    the few-shot training sets of chapters "SimCLR intuition" and "SCL fine-tuning"."""
+    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
+        raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
+    labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be a 1-D sequence of class indices, got shape {labels.shape} of {labels.dtype}")
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class:
+            raise ValueError(f"class {c} has {len(members)} examples, fewer than per_class={per_class}")
+        chosen.extend(rng.choice(members, per_class, replace=False).tolist())
+    return sorted(chosen)
+
+
+def few_labels(data: ImageData, per_class: int, seed: int = 0) -> ImageData:
+    """``data`` with its training set cut to ``per_class`` labelled images of each class (drawn with
+    ``seed``, :func:`few_shot_indices`) and the same test set: chapter "SimCLR intuition"'s label budget."""
+    if not isinstance(data, ImageData):
+        raise TypeError(f"data must be an ImageData, got {type(data).__name__}")
+    idx = torch.as_tensor(few_shot_indices(data.train_labels, per_class, seed))
+    return ImageData(data.train_images[idx], data.train_labels[idx], data.test_images, data.test_labels, data.classes)
 
 
 def colourise(data: ImageData, seed: int = 0) -> ImageData:

@@ -112,6 +112,10 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "strength": 1.0,
             "blur": False,
             "seeds": (0, 1, 2),
+            # label efficiency: probes on 1, 5 and 10 labelled images per class, and the same network
+            # trained from scratch on them for as many steps as the supervised reference takes
+            "label_shots": (1, 5, 10),
+            "scratch_steps": 120,
         },
         "full": {
             "colourise": False,
@@ -129,6 +133,8 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "strength": 0.5,  # the paper's colour strength for CIFAR-10
             "blur": False,  # the paper does not blur CIFAR-10
             "seeds": (0,),
+            "label_shots": (1, 5, 10),
+            "scratch_steps": 5000,
         },
     },
     "beyond": {
@@ -348,7 +354,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
 # Colab T4 (fp16, 15 GB). What each costs there is computed in contrastive_tutorial.budget.
 _COLAB: dict[str, dict[str, Any]] = {
     "infonce": {"epochs": 10, "seeds": (0,)},
-    "simclr": {"epochs": 10},
+    "simclr": {"epochs": 10, "scratch_steps": 1000},
     "beyond": {"epochs": 7},
     "simcse": {"max_steps": 2000, "sup_max_steps": 250, "sweep_steps": 500, "variation_steps": 500},
     "promptbert": {"max_steps": 1000, "eval_every": 125},
@@ -367,7 +373,7 @@ for _group in (_TEXT, _IMAGES, _STS):
     _group["colab"] = dict(_group["full"])
 # Beyond negatives compares its methods with the data, encoder, views and optimiser of chapter
 # "SimCLR intuition": one definition, the simclr chapter's, read by both.
-_SIMCLR_SETUP = {name: {k: v for k, v in CHAPTERS["simclr"][name].items() if k not in ("epochs", "seeds")}
+_SIMCLR_SETUP = {name: {k: v for k, v in CHAPTERS["simclr"][name].items() if k not in ("epochs", "seeds", "label_shots", "scratch_steps")}
                  for name in ("quick", "colab", "full")}
 _GROUPS["beyond"] += (_SIMCLR_SETUP,)
 PROFILES = ("quick", "colab", "full")

@@ -24,9 +24,10 @@ def test_a_text_run_is_priced_from_its_tokens_or_the_launch_floor():
 
 def test_an_image_run_is_priced_per_image_and_epoch():
     P = ct.profile("infonce", "colab")
-    (what, h100, t4), = budget.estimate(P).runs
+    (what, h100, t4), (_, h100_corrected, _) = budget.estimate(P).runs
     n = len(P.temperatures) * len(P.seeds) * P.epochs * budget.DATA_SIZE["cifar10"]
     assert h100 == pytest.approx(n * budget.H100_IMAGE) and t4 == pytest.approx(budget.T4_OVER_H100 * h100)
+    assert h100_corrected == pytest.approx(2 / len(P.temperatures) * h100)  # the debiased and hard-negative runs
 
 
 def test_colab_chapters_fit_45_minutes_on_a_t4_and_full_is_larger():

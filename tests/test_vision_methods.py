@@ -190,10 +190,11 @@ def test_supervised_reference_learns_the_labels():
     data = ImageData(images[:40], labels[:40], images[40:], labels[40:], ["dark", "left"])
     encoder = SmallCNN(1, 8)
     before = [p.clone() for p in encoder.parameters()]
-    encoder = train_supervised(data, encoder, 8, ImageViews(scale=(0.8, 1.0)), epochs=5, batch_size=20, lr=1e-2)
-    assert any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+    model = train_supervised(data, encoder, 8, ImageViews(scale=(0.8, 1.0)), epochs=5, batch_size=20, lr=1e-2)
+    assert model.encoder is encoder and any(not torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
     scores = evaluate_encoder(SimCLR(encoder, 8, 4), data)
     assert scores.linear_probe == 1.0 and scores.knn == 1.0
+    assert (model.predict(data.test_images) == data.test_labels.numpy()).mean() == 1.0
 
 
 def test_evaluate_encoder_rejects_unknown_space():
@@ -277,3 +278,26 @@ def test_simclr_trains_with_a_given_criterion_and_refuses_a_bad_one():
         SimCLR(SmallCNN(1, 16), 16, 8, criterion="nt_xent")
     with pytest.raises(ValueError, match="negatives=False"):
         SimCLR(SmallCNN(1, 16), 16, 8, negatives=False, criterion=nt_xent)
+
+
+def test_few_labels_keeps_per_class_training_images_and_the_whole_test_set():
+    from contrastive_tutorial.data import few_labels, few_shot_indices
+
+    labels = torch.arange(30) % 3
+    images = torch.arange(30, dtype=torch.uint8).view(30, 1, 1, 1).expand(30, 1, 2, 2).clone()
+    data = ImageData(images, labels, images[:6], labels[:6], ["a", "b", "c"])
+    few = few_labels(data, 2, seed=1)
+    assert sorted(few.train_labels.tolist()) == [0, 0, 1, 1, 2, 2]
+    assert torch.equal(few.train_labels, few.train_images[:, 0, 0, 0].long() % 3)  # each image kept its label
+    assert few.test_images is data.test_images and few.classes == data.classes
+    assert torch.equal(few_labels(data, 2, seed=1).train_images, few.train_images)
+    assert not torch.equal(few_labels(data, 2, seed=2).train_images, few.train_images)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="per_class must be a positive integer"):
+            few_labels(data, bad)
+    with pytest.raises(ValueError, match="fewer than per_class"):
+        few_labels(data, 11)
+    with pytest.raises(ValueError, match="class indices"):
+        few_shot_indices([0.5, 1.5], 1)
+    with pytest.raises(TypeError, match="ImageData"):
+        few_labels(images, 1)

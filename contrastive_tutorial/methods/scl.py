@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import LabelledText
+from ..data import LabelledText, few_shot_indices
 from ..encoders import TextEncoder
 from ..losses import supcon_loss
 from ..scale import gathered
@@ -102,19 +102,6 @@ def flip_labels(labels: Sequence[int], fraction: float, n_classes: int, seed: in
     for i in rng.choice(len(noisy), size=round(fraction * len(noisy)), replace=False):
         noisy[i] = int((noisy[i] + rng.integers(1, n_classes)) % n_classes)
     return noisy
-
-
-def few_shot_indices(labels: Sequence[int], per_class: int, seed: int = 0) -> list[int]:
-    """Indices of ``per_class`` random examples of every class (the few-shot training sets)."""
-    rng = np.random.default_rng(seed)
-    labels = np.asarray(labels)
-    chosen = []
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        if len(members) < per_class:
-            raise ValueError(f"class {c} has {len(members)} examples, fewer than per_class={per_class}")
-        chosen.extend(rng.choice(members, per_class, replace=False).tolist())
-    return sorted(chosen)
 
 
 class SCLFineTune(nn.Module):

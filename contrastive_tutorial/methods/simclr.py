@@ -191,6 +191,10 @@ class Supervised(nn.Module):
         x = self.views(self.data.train_images[idx].to(device))
         return F.cross_entropy(self(x), self.data.train_labels[idx].long().to(device))
 
+    def predict(self, images: Tensor) -> np.ndarray:
+        """The class the network's own head predicts for each image (eval mode, no views)."""
+        return embed(self, images).argmax(1).numpy()
+
 
 def train_supervised(
     data: ImageData,
@@ -204,16 +208,17 @@ def train_supervised(
     seed: int = 0,
     device: torch.device | str = "cpu",
     progress: bool | None = None,
-) -> nn.Module:
+) -> Supervised:
     """The supervised reference: train ``encoder`` + a linear layer with cross-entropy on the
-    training labels (one augmented view per image), and return the encoder."""
+    training labels (one augmented view per image). Returns the :class:`Supervised` network: its
+    ``encoder`` is the representation, ``predict`` its own classifier's answers."""
     generator = seed_everything(seed)
     model = Supervised(encoder, feature_dim, data, views).to(device)
     n = len(data.train_images)
     batches = Batches(n, min(batch_size, n), generator=generator)
     train(model, batches, adam(model.parameters(), lr=lr), epochs=epochs, device=device, progress=progress,
           desc="supervised")
-    return model.encoder
+    return model
 
 
 @dataclass
