@@ -122,10 +122,14 @@ def _runs(P: Profile) -> list[tuple[str, float, float]]:
                     ("the circle and the collapse runs", *_images(3 * P.epochs * epoch)),
                     (f"from scratch on {', '.join(map(str, P.label_shots))} labels per class, {seeds} seed(s)",
                      *_images(seeds * P.scratch_steps * IMAGE_CLASSES[P.image_data] * sum(P.label_shots)))]
-        cost = {"simclr": 1.0, "moco": 4 / 3, "byol": 4 / 3, "simsiam": 4 / 3, "swav": 1.0, "barlow_twins": 1.0}
+        cost = {"simclr": 1.0, "moco": 4 / 3, "byol": 4 / 3, "simsiam": 1.0, "swav": 1.0, "barlow_twins": 1.0,
+                "vicreg": 1.0}  # forward passes per image, relative to SimCLR's (MoCo, BYOL: a target network)
         per_seed = sum(cost[m] for m in P.methods) * P.epochs * epoch
+        fixed = (cost["simclr"] + cost["moco"] * len(P.fixed_queues)) * P.fixed_epochs * epoch
         return [(f"{len(P.methods)} methods x {len(P.seeds)} seed(s), {P.epochs} epochs", *_images(len(P.seeds) * per_seed)),
-                ("two collapse ablations", *_images((4 / 3 + 1) * P.epochs * epoch))]
+                ("three collapse ablations", *_images(3 * P.epochs * epoch)),
+                (f"negatives held fixed: SimCLR and MoCo at batch {P.fixed_batch}, {len(P.seeds)} seed(s) "
+                 "(small batches use a GPU less well: read as a lower bound)", *_images(len(P.seeds) * fixed))]
     if c == "simcse":
         unsup = P.max_steps or DATA_SIZE[P.unlabelled_text] // P.batch_size
         sup_steps = P.sup_epochs * (DATA_SIZE[P.nli_data] // P.sup_batch_size)

@@ -64,10 +64,12 @@ CHAPTERS: dict[str, Chapter] = {c.key: c for c in (
              "SwAV 75.3 (800 epochs with multi-crop, 2x224 + 6x96 px views), BYOL 74.3 (1,000), SimSiam 71.3 (800), "
              "Barlow Twins 73.2 (1,000)"),
             "ResNet-18 on CIFAR-10, the five methods with the same budget", ("simclr",), "beyond", (0.17, 0.50),
-            colab=("which of the six methods learn and which collapse without their guard (SimSiam without its "
-                   "predictor, Barlow Twins without its off-diagonal term), 7 epochs each on CIFAR-10; accuracies "
-                   "far below the papers' ImageNet numbers, which come from hundreds of epochs"),
-            only_full="500 epochs per method"),
+            colab=("which of the seven methods learn and which collapse without their guard (SimSiam without its "
+                   "predictor or its stop-gradient, Barlow Twins without its off-diagonal term), 6 epochs each on "
+                   "CIFAR-10, with the collapse dashboard over the steps; accuracies far below the papers' ImageNet "
+                   "numbers, which come from hundreds of epochs"),
+            only_full=("500 epochs per method, and the comparison of SimCLR and MoCo at batch 64 (queues of 128 and "
+                       "4,096 keys) over 100 epochs rather than one")),
     Chapter("simcse", "book/simcse", "SimCSE", "Sentence embeddings",
             "views: two dropout masks; positives: NLI entailments when supervised",
             "average STS Spearman, BERT-base: unsupervised 76.25, supervised 81.57",

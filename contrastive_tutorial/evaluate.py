@@ -27,6 +27,8 @@ __all__ = [
     "knn_accuracy",
     "spearman",
     "mean_cosine",
+    "effective_rank",
+    "normalised_std",
     "sts_tasks",
     "evaluate_sts",
     "sts_pairs",
@@ -190,6 +192,45 @@ def mean_cosine(x: Tensor) -> float:
     total = z.sum(0)
     n = z.shape[0]
     return float((total @ total - n) / (n * (n - 1)))
+
+
+def _check_embeddings(z: Tensor, name: str = "z") -> None:
+    if not isinstance(z, Tensor) or not z.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point torch tensor, got {getattr(z, 'dtype', type(z).__name__)}")
+    if z.dim() != 2 or z.shape[0] < 2 or z.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (N, D) with N >= 2 and D >= 1, got {tuple(z.shape)}")
+    if not torch.isfinite(z).all():
+        raise ValueError(f"{name} holds NaN or inf (from the encoder?)")
+
+
+def effective_rank(z: Tensor, centre: bool = False, eps: float = 1e-7) -> float:
+    r"""How many directions carry the embeddings: :math:`\expig(-\sum_k p_k \log p_kig)` with
+    :math:`p_k = \sigma_k / \lVert\sigmaVert_1 + \epsilon` for the singular values :math:`\sigma` of ``z``.
+
+    Between 1 (every row on one line) and :math:`\min(N, D)` (all directions equally used).
+    ``centre=False`` is RankMe (Garrido et al. 2023), which reads the embeddings as they are;
+    ``centre=True`` subtracts the mean row first (Roy & Vetterli's effective rank of the
+    centred matrix), so a shared offset does not count as a direction. Chapter "Beyond negatives".
+    """
+    _check_embeddings(z)
+    x = z.double()
+    sigma = torch.linalg.svdvals(x - x.mean(0) if centre else x)
+    if sigma.sum() == 0:
+        return 1.0  # every row equal (and centred): no direction is used; 1 is the floor
+    p = sigma / sigma.sum() + eps
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def normalised_std(z: Tensor) -> float:
+    r"""Mean over dimensions of the standard deviation, over the rows, of the L2-normalised rows of ``z``.
+
+    0 when every row points the same way (collapse); about :math:`1/\sqrt{D}` for directions
+    spread over the sphere. SimSiam's collapse monitor (Chen & He 2021, Figure 2). Chapter
+    "Beyond negatives".
+    """
+    _check_embeddings(z)
+    _check_directions(z, "z")
+    return float(F.normalize(z.double(), dim=1).std(0).mean())
 
 
 def sts_tasks(tasks: Sequence[str], split: str = "test", source: str = "auto", max_pairs: int | None = None, seed: int = 0):

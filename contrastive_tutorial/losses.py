@@ -13,7 +13,7 @@ Where each is taught: ``info_nce``, ``push_shares``, ``debiased_nt_xent``, ``ali
 ``cluster_kl_loss``: "SCCL" (the clustering half of SCCL, not a contrastive loss, kept here
 so every loss of the book lives in one module); ``moco_loss`` (negatives from a queue),
 ``swav_loss`` with ``sinkhorn_knopp`` (clustering), ``byol_loss`` (asymmetry) and
-``barlow_twins_loss`` (redundancy reduction): "Beyond negatives".
+``barlow_twins_loss``, ``vicreg_loss`` (redundancy reduction): "Beyond negatives".
 
 Conventions: embeddings are ``(B, D)`` tensors; similarities are computed in float32
 (float64 when the inputs are float64) so that half-precision inputs at small temperatures
@@ -51,6 +51,7 @@ __all__ = [
     "sinkhorn_knopp",
     "swav_loss",
     "barlow_twins_loss",
+    "vicreg_loss",
 ]
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -685,7 +686,7 @@ def cluster_kl_loss(q: Tensor, p: Tensor | None = None, eps: float = 1e-8) -> Te
 
 # --------------------------------------------------------------------------- beyond negatives
 @_in_float32
-def byol_loss(p: Tensor, z: Tensor) -> Tensor:
+def byol_loss(p: Tensor, z: Tensor, stop_gradient: bool = True) -> Tensor:
     r"""BYOL's regression loss: :math:`\frac{1}{N}\sum_i \lVert \bar p_i - \mathrm{sg}(\bar z_i) \rVert^2 = \frac{1}{N}\sum_i 2 - 2\cos(p_i, z_i)`.
 
     ``p`` is the online network's prediction, ``z`` the target's projection of the other
@@ -698,9 +699,13 @@ def byol_loss(p: Tensor, z: Tensor) -> Tensor:
     Args:
         p: ``(N, D)`` predictions (the gradient flows through them).
         z: ``(N, D)`` targets (detached here).
+        stop_gradient: ``False`` lets the gradient flow into ``z`` too: SimSiam's ablation
+            without stop-gradient (Chen & He, Figure 2), which collapses.
     """
     _check_pair(p, z, ("p", "z"))
-    cosine = F.cosine_similarity(p, z.detach(), dim=1, eps=1e-8)
+    if not isinstance(stop_gradient, bool):
+        raise TypeError(f"stop_gradient must be True or False, got {type(stop_gradient).__name__}")
+    cosine = F.cosine_similarity(p, z.detach() if stop_gradient else z, dim=1, eps=1e-8)
     return (2 - 2 * cosine).mean()
 
 
@@ -836,3 +841,47 @@ def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 
     on_diag = (1 - diagonal).pow(2).sum()
     off_diag = c.pow(2).sum() - diagonal.pow(2).sum()
     return on_diag + lambd * off_diag
+
+
+@_in_float32
+def vicreg_loss(z1: Tensor, z2: Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0, cov_coeff: float = 1.0,
+                eps: float = 1e-4) -> Tensor:
+    r"""VICReg: invariance, variance and covariance terms on the two views' projections.
+
+    With :math:`ar z = z - \mathrm{mean}(z)` over the batch and the covariance
+    :math:`C(z) = ar z^	op ar z / (N - 1)`,
+
+    .. math::
+        \mathcal{L} = \lambda rac{1}{ND}\lVert z^{(1)} - z^{(2)} Vert_F^2
+        + \mu rac{1}{2}ig[v(z^{(1)}) + v(z^{(2)})ig] + 
+u ig[c(z^{(1)}) + c(z^{(2)})ig],
+
+    :math:`v(z) = rac{1}{D}\sum_j \maxig(0, 1 - \sqrt{C(z)_{jj} + \epsilon}ig)` (each
+    feature keeps a standard deviation of at least 1: no collapse to a point) and
+    :math:`c(z) = rac{1}{D}\sum_{i 
+e j} C(z)_{ij}^2` (features decorrelated: no dimensional
+    collapse). Unlike Barlow Twins the features are not standardised and the two views are
+    regularised separately. Bardes et al. (2022), :math:`\lambda = \mu = 25`, :math:`
+u = 1`;
+    the variance term is averaged over the two views as in the official code. Taught in
+    "Beyond negatives".
+
+    Args:
+        z1, z2: ``(N, D)`` projections of the two views, ``N >= 2``.
+    """
+    _check_pair(z1, z2)
+    for name, value in (("sim_coeff", sim_coeff), ("std_coeff", std_coeff), ("cov_coeff", cov_coeff), ("eps", eps)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    n, d = z1.shape
+    invariance = F.mse_loss(z1, z2)
+
+    def variance_and_covariance(z: Tensor) -> tuple[Tensor, Tensor]:
+        centred = z - z.mean(0)
+        cov = centred.T @ centred / (n - 1)
+        diagonal = torch.diagonal(cov)
+        variance = F.relu(1 - torch.sqrt(diagonal + eps)).mean()
+        return variance, (cov.pow(2).sum() - diagonal.pow(2).sum()) / d
+
+    (v1, c1), (v2, c2) = variance_and_covariance(z1), variance_and_covariance(z2)
+    return sim_coeff * invariance + std_coeff * (v1 + v2) / 2 + cov_coeff * (c1 + c2)

@@ -139,7 +139,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "beyond": {
         "quick": {
-            "methods": ("simclr", "moco", "byol", "simsiam", "swav", "barlow_twins"),
+            "methods": ("simclr", "moco", "byol", "simsiam", "swav", "barlow_twins", "vicreg"),
             "epochs": 30,
             "moco_queue": 512,  # MoCo leaves a queued key of the query's own image out (MoCo.loss, ids)
             "moco_momentum": 0.99,  # time constant 100 steps in a 120-step run: the chapter says what it costs
@@ -148,10 +148,16 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "swav_epsilon": 0.05,
             "swav_temperature": 0.1,
             "barlow_lambda": 5e-3,  # the paper's, tuned for 8,192 outputs: the chapter says what it handicaps at 128
+            "vicreg_coefficients": (25.0, 25.0, 1.0),  # invariance, variance, covariance: the paper's
             "seeds": (0, 1, 2),
+            "dashboard_every": 20,  # steps between the collapse dashboard's readings (first seed's runs)
+            # negatives held fixed: SimCLR and MoCo at one small batch, MoCo with a short and a long queue
+            "fixed_batch": 64,
+            "fixed_queues": (128, 1024),
+            "fixed_epochs": 10,
         },
         "full": {
-            "methods": ("simclr", "moco", "byol", "simsiam", "swav", "barlow_twins"),
+            "methods": ("simclr", "moco", "byol", "simsiam", "swav", "barlow_twins", "vicreg"),
             "epochs": 500,
             "moco_queue": 4096,
             "moco_momentum": 0.99,
@@ -160,7 +166,12 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "swav_epsilon": 0.05,
             "swav_temperature": 0.1,
             "barlow_lambda": 5e-3,
+            "vicreg_coefficients": (25.0, 25.0, 1.0),
             "seeds": (0,),
+            "dashboard_every": 1000,
+            "fixed_batch": 64,
+            "fixed_queues": (128, 4096),
+            "fixed_epochs": 100,
         },
     },
     "simcse": {
@@ -355,7 +366,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
 _COLAB: dict[str, dict[str, Any]] = {
     "infonce": {"epochs": 10, "seeds": (0,)},
     "simclr": {"epochs": 10, "scratch_steps": 1000},
-    "beyond": {"epochs": 7},
+    "beyond": {"epochs": 6, "dashboard_every": 100, "fixed_epochs": 1},
     "simcse": {"max_steps": 2000, "sup_max_steps": 250, "sweep_steps": 500, "variation_steps": 500},
     "promptbert": {"max_steps": 1000, "eval_every": 125},
     "scl": {"max_length": 64, "epochs": 10, "seeds": (0, 1, 2), "noise_shots": 1000, "noise_seeds": (0, 1),

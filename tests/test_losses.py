@@ -366,6 +366,7 @@ def _finite_cases():
         "moco_loss": (lambda x: L.moco_loss(x, unit, unit), z),
         "swav_loss": (lambda x: L.swav_loss(x, unit @ unit.T, 0.1, 0.05), unit @ unit.T),
         "barlow_twins_loss": (lambda x: L.barlow_twins_loss(x, z), z),
+        "vicreg_loss": (lambda x: L.vicreg_loss(x, z), z),
     }
 
 
@@ -556,3 +557,57 @@ def test_push_shares_loop_reference_and_a_query_without_negatives():
             assert float(shares[i, j]) == pytest.approx(expected, rel=1e-12, abs=1e-15)
     with pytest.raises(ValueError, match="no negative"):
         L.push_shares(q, k, pos, 0.5, key_mask=~pos)
+
+
+# ------------------------------------------------------------------ VICReg and SimSiam without stop-gradient
+def ref_vicreg(z1, z2, lam, mu, nu, eps):
+    """Bardes et al. (2022) eq. (1)-(6), loops; the variance term averaged over the two views (official code)."""
+    n, d = z1.shape
+
+    def mean(col):
+        return sum(col) / len(col)
+
+    def cov(z, i, j):
+        mi, mj = mean([float(z[b, i]) for b in range(n)]), mean([float(z[b, j]) for b in range(n)])
+        return sum((float(z[b, i]) - mi) * (float(z[b, j]) - mj) for b in range(n)) / (n - 1)
+
+    def v(z):
+        return sum(max(0.0, 1 - math.sqrt(cov(z, j, j) + eps)) for j in range(d)) / d
+
+    def c(z):
+        return sum(cov(z, i, j) ** 2 for i in range(d) for j in range(d) if i != j) / d
+
+    s = sum((float(z1[b, j]) - float(z2[b, j])) ** 2 for b in range(n) for j in range(d)) / (n * d)
+    return lam * s + mu * (v(z1) + v(z2)) / 2 + nu * (c(z1) + c(z2))
+
+
+@pytest.mark.parametrize("scale", [0.3, 3.0])  # below and above the variance floor of 1
+def test_vicreg_matches_reference(scale):
+    z1, z2 = scale * rand(7, 4), scale * rand(7, 4)
+    got = L.vicreg_loss(z1, z2, 25.0, 25.0, 1.0, 1e-4).item()
+    assert got == pytest.approx(ref_vicreg(z1, z2, 25.0, 25.0, 1.0, 1e-4), rel=1e-10)
+    assert L.vicreg_loss(z1, z2, 2.0, 3.0, 0.5).item() == pytest.approx(ref_vicreg(z1, z2, 2.0, 3.0, 0.5, 1e-4), rel=1e-10)
+
+
+def test_vicreg_terms_see_collapse_and_gradients_and_bad_arguments():
+    z = rand(6, 3)
+    point = torch.ones(6, 3, dtype=torch.float64)
+    # collapse to a point: no invariance cost, the full variance cost (std 0 < 1) of 25 * 1
+    assert L.vicreg_loss(point, point).item() == pytest.approx(25 * (1 - math.sqrt(1e-4)), rel=1e-9)
+    z1, z2 = z.clone().requires_grad_(), rand(6, 3).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: L.vicreg_loss(a, b, 1.0, 1.0, 1.0), (z1, z2))
+    with pytest.raises(ValueError, match="std_coeff"):
+        L.vicreg_loss(z, z, std_coeff=-1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        L.vicreg_loss(z, z[:, :2])
+
+
+def test_byol_loss_without_stop_gradient_sends_gradient_to_the_target():
+    p, z = rand(4, 3).requires_grad_(), rand(4, 3).requires_grad_()
+    L.byol_loss(p, z).backward()
+    assert z.grad is None and p.grad is not None
+    L.byol_loss(p, z, stop_gradient=False).backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+    torch.testing.assert_close(L.byol_loss(p, z, stop_gradient=False), L.byol_loss(p, z))
+    with pytest.raises(TypeError, match="stop_gradient"):
+        L.byol_loss(p, z, stop_gradient="no")

@@ -301,3 +301,64 @@ def test_few_labels_keeps_per_class_training_images_and_the_whole_test_set():
         few_shot_indices([0.5, 1.5], 1)
     with pytest.raises(TypeError, match="ImageData"):
         few_labels(images, 1)
+
+
+def test_simsiam_without_stop_gradient_trains_both_branches_and_vicreg_trains():
+    from contrastive_tutorial.methods.beyond import VICReg
+
+    torch.manual_seed(0)
+    x1, x2 = torch.rand(6, 1, 8, 8), torch.rand(6, 1, 8, 8)
+    model = BYOL(SmallCNN(1, 16), 16, 8, momentum=0.0, stop_gradient=False)
+    detached = BYOL(SmallCNN(1, 16), 16, 8, momentum=0.0)
+    detached.load_state_dict(model.state_dict())
+    for m in (model, detached):
+        m.loss(x1, x2).backward()
+    # the same loss value, but the gradient now also flows through the target branch
+    assert any(not torch.allclose(a.grad, b.grad) for a, b in zip(model.parameters(), detached.parameters()))
+    with pytest.raises(ValueError, match="momentum=0"):
+        BYOL(SmallCNN(1, 16), 16, 8, momentum=0.99, stop_gradient=False)
+    vicreg = VICReg(SmallCNN(1, 16), 16, 8)
+    loss = vicreg.loss(x1, x2)
+    loss.backward()
+    assert torch.isfinite(loss) and all(p.grad is not None for p in vicreg.encoder.parameters())
+
+
+def test_effective_rank_and_normalised_std_read_collapse():
+    from contrastive_tutorial.evaluate import effective_rank, normalised_std
+
+    g = torch.Generator().manual_seed(0)
+    spread = torch.randn(2000, 4, generator=g, dtype=torch.float64)
+    line = torch.randn(50, 1, generator=g, dtype=torch.float64) * torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    assert effective_rank(spread) == pytest.approx(4.0, abs=0.1)
+    assert effective_rank(line) == pytest.approx(1.0, abs=1e-4)
+    # a loop reference for exp(H(sigma / |sigma|_1 + eps))
+    sigma = torch.linalg.svdvals(spread[:10])
+    p = [float(x) / float(sigma.sum()) + 1e-7 for x in sigma]
+    assert effective_rank(spread[:10]) == pytest.approx(math.exp(-sum(x * math.log(x) for x in p)), rel=1e-9)
+    offset = spread[:100] * 0.01 + 5.0  # a shared offset: one direction uncentred, four centred
+    assert effective_rank(offset) < 1.5 and effective_rank(offset, centre=True) > 3.5
+    assert normalised_std(spread) == pytest.approx(0.5, abs=0.02)  # 1/sqrt(4) for directions on the sphere
+    assert normalised_std(torch.ones(5, 3)) == pytest.approx(0.0, abs=1e-12)
+    for bad in (torch.ones(1, 3), torch.ones(3), torch.tensor([[float("nan"), 1.0], [1.0, 1.0]])):
+        with pytest.raises(ValueError):
+            effective_rank(bad)
+    with pytest.raises(ValueError, match="rows of zeros"):
+        normalised_std(torch.zeros(3, 2))
+    with pytest.raises(TypeError, match="floating-point"):
+        effective_rank(torch.ones(3, 2, dtype=torch.long))
+
+
+def test_collapse_metrics_are_recorded_during_training():
+    from contrastive_tutorial.methods.simclr import collapse_metrics
+
+    g = torch.Generator().manual_seed(0)
+    labels = torch.arange(60) % 2
+    images = torch.randint(0, 255, (60, 1, 8, 8), generator=g, dtype=torch.uint8)
+    data = ImageData(images[:40], labels[:40], images[40:], labels[40:], ["a", "b"])
+    model = SimCLR(SmallCNN(1, 8), 8, 4)
+    history = train_views(model, data, ImageViews(scale=(0.8, 1.0)), epochs=2, batch_size=20, lr=1e-3,
+                          evaluate=lambda: collapse_metrics(model, data, k=5), eval_every=1)
+    metrics = collapse_metrics(model, data, k=5)
+    assert set(metrics) == {"knn", "uniformity", "rank", "std"}
+    assert 0 <= metrics["knn"] <= 1 and 1 <= metrics["rank"] <= 4 and metrics["uniformity"] <= 0
+    assert len(history["rank"]) >= 4 and history["step"][0] == 0

@@ -1,5 +1,5 @@
 """The families that avoid collapse without (only) in-batch negatives: MoCo, BYOL/SimSiam,
-SwAV and Barlow Twins, each an ``nn.Module`` with the same interface as
+SwAV, Barlow Twins and VICReg, each an ``nn.Module`` with the same interface as
 :class:`~contrastive_tutorial.methods.simclr.SimCLR`:
 
 - ``encoder``: the network whose output ``h`` is the representation;
@@ -20,10 +20,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..encoders import ProjectionHead
-from ..losses import barlow_twins_loss, byol_loss, moco_loss, swav_loss
+from ..losses import barlow_twins_loss, byol_loss, moco_loss, swav_loss, vicreg_loss
 from ..scale import gathered
 
-__all__ = ["ema_update", "MoCo", "BYOL", "SwAV", "BarlowTwins"]
+__all__ = ["ema_update", "MoCo", "BYOL", "SwAV", "BarlowTwins", "VICReg"]
 
 
 @torch.no_grad()
@@ -125,7 +125,9 @@ class BYOL(nn.Module):
 
     The paper raises the momentum from 0.996 to 1 over training with a cosine schedule; here
     it stays at ``momentum``, which suits the short runs of the quick profile.
-    ``predictor=False`` removes the predictor (an identity), the ablation that collapses.
+    ``predictor=False`` removes the predictor (an identity), the ablation that collapses;
+    ``stop_gradient=False`` (SimSiam only) lets the gradient into the target branch too, the
+    other ablation that collapses (Chen & He, Figure 2).
     """
 
     def __init__(
@@ -136,8 +138,13 @@ class BYOL(nn.Module):
         hidden_dim: int | None = None,
         momentum: float = 0.99,
         predictor: bool = True,
+        stop_gradient: bool = True,
     ) -> None:
         super().__init__()
+        if not stop_gradient and momentum != 0:
+            raise ValueError("stop_gradient=False is SimSiam's ablation: it needs momentum=0 (a momentum "
+                             "target gets no gradient anyway)")
+        self.stop_gradient = stop_gradient
         self.encoder = encoder
         self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
         self.predictor = ProjectionHead(projection_dim, hidden_dim, projection_dim) if predictor else nn.Identity()
@@ -152,11 +159,11 @@ class BYOL(nn.Module):
         z1, z2 = self(x1), self(x2)
         p1, p2 = self.predictor(z1), self.predictor(z2)
         if self.momentum == 0:  # SimSiam: the target is this very pass behind a stop-gradient
-            t1, t2 = z1.detach(), z2.detach()
+            t1, t2 = z1, z2
         else:
             with torch.no_grad():
                 t1, t2 = self.target_projector(self.target_encoder(x1)), self.target_projector(self.target_encoder(x2))
-        return 0.5 * (byol_loss(p1, t2) + byol_loss(p2, t1))
+        return 0.5 * (byol_loss(p1, t2, self.stop_gradient) + byol_loss(p2, t1, self.stop_gradient))
 
     def after_step(self) -> None:
         if self.momentum == 0:
@@ -222,3 +229,31 @@ class BarlowTwins(nn.Module):
 
     def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
         return barlow_twins_loss(*gathered(self(x1), self(x2)), self.lambd)  # statistics of the global batch
+
+
+class VICReg(nn.Module):
+    """VICReg (Bardes et al. 2022): invariance between the views' projections, a variance floor
+    per feature and decorrelated features, each view regularised on its own
+    (:func:`~contrastive_tutorial.losses.vicreg_loss`); no negatives, no asymmetry, no
+    standardisation. The second redundancy-reduction method beside :class:`BarlowTwins`."""
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        feature_dim: int,
+        projection_dim: int = 128,
+        hidden_dim: int | None = None,
+        sim_coeff: float = 25.0,
+        std_coeff: float = 25.0,
+        cov_coeff: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.projector = ProjectionHead(feature_dim, hidden_dim, projection_dim)
+        self.coefficients = dict(sim_coeff=sim_coeff, std_coeff=std_coeff, cov_coeff=cov_coeff)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.projector(self.encoder(x))
+
+    def loss(self, x1: Tensor, x2: Tensor) -> Tensor:
+        return vicreg_loss(*gathered(self(x1), self(x2)), **self.coefficients)  # statistics of the global batch

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..data import ImageData
 from ..encoders import ProjectionHead, SmallCNN
-from ..evaluate import embed, knn_predictions, linear_probe_predictions
+from ..evaluate import effective_rank, embed, knn_predictions, linear_probe_predictions, normalised_std
 from ..losses import alignment, nt_xent, uniformity
 from ..profiles import seed_everything
 from ..scale import gathered
@@ -37,6 +37,7 @@ __all__ = [
     "train_supervised",
     "EncoderScores",
     "evaluate_encoder",
+    "collapse_metrics",
 ]
 
 
@@ -124,21 +125,25 @@ def train_views(
     device: torch.device | str = "cpu",
     progress: bool | None = None,
     checkpoint: str | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
+    eval_every: int | None = None,
 ) -> History:
     """Train any two-view ``method`` on the training images (labels unused) with Adam.
 
     ``method.loss(x1, x2)`` gets two views of a batch made on ``device`` by ``views``
     (:class:`TwoViews`); ``method.after_step()``, where the method has one (momentum
     encoders), runs after every optimizer step. Batches are drawn without replacement with
-    ``seed``; the ragged last batch of an epoch is dropped. ``checkpoint``: see
-    :func:`~contrastive_tutorial.train.train`.
+    ``seed``; the ragged last batch of an epoch is dropped. ``checkpoint``, ``evaluate`` and
+    ``eval_every`` (metrics recorded in the history during training, e.g.
+    :func:`collapse_metrics`): see :func:`~contrastive_tutorial.train.train`.
     """
     generator = seed_everything(seed)
     batches = image_batches(data.train_images, batch_size, generator)
     method.to(device)
     optimizer = adam([p for p in method.parameters() if p.requires_grad], lr=lr, weight_decay=weight_decay, decoupled=False)
     return train(TwoViews(method, views), batches, optimizer, epochs=epochs, device=device, progress=progress,
-                 generators=[g for g in (views.generator,) if g is not None], checkpoint=checkpoint, desc=type(method).__name__)
+                 generators=[g for g in (views.generator,) if g is not None], checkpoint=checkpoint, desc=type(method).__name__,
+                 evaluate=evaluate, eval_every=eval_every)
 
 
 def train_simclr(
@@ -264,3 +269,18 @@ def evaluate_encoder(
         uniformity=float(uniformity(z1)),
         predictions=predictions,
     )
+
+
+@torch.no_grad()
+def collapse_metrics(model: nn.Module, data: ImageData, k: int = 20) -> dict[str, float]:
+    """Four signs of collapse, read during training (chapter "Beyond negatives"'s dashboard):
+    ``knn``, the kNN accuracy of ``h = model.encoder(x)`` (training images as neighbours, test
+    images scored); and on the test images' projections ``z = model(x)``: ``uniformity`` of the
+    L2-normalised ``z``, ``rank`` (:func:`~contrastive_tutorial.evaluate.effective_rank`, RankMe)
+    and ``std`` (:func:`~contrastive_tutorial.evaluate.normalised_std`). Collapse to a point drives
+    uniformity and std to 0 and the rank to 1; dimensional collapse lowers the rank alone."""
+    h_train, h_test = embed(model.encoder, data.train_images), embed(model.encoder, data.test_images)
+    z = embed(model, data.test_images)
+    knn = np.mean(knn_predictions(h_train, data.train_labels, h_test, k) == data.test_labels.cpu().numpy())
+    return {"knn": float(knn), "uniformity": float(uniformity(F.normalize(z, dim=1))),
+            "rank": effective_rank(z), "std": normalised_std(z)}
