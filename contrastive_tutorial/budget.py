@@ -137,11 +137,14 @@ def _runs(P: Profile) -> list[tuple[str, float, float]]:
         cached = 4 / 3 if P.sup_chunk_size else 1.0  # gradient caching's second forward pass, where it is on
         sweeps = [(P.sweep_steps, P.batch_size)] * len(P.sweep_temperatures) + [(P.sweep_steps, b) for b in P.sweep_batch_sizes]
         sweep = [sum(x) for x in zip(*(_text(P, steps, b * 2 * 32) for steps, b in sweeps))]
+        clustered = sum(min(SHORT_TEXT_SIZE[d], P.clustering_texts or SHORT_TEXT_SIZE[d]) for d in P.clustering_sets)
         return [(f"unsupervised SimCSE, {unsup} steps of {P.batch_size}", *_text(P, unsup, P.batch_size * 2 * 32)),
                 (f"the sweep ({len(sweeps)} runs of {P.sweep_steps} steps)", *sweep),
                 (f"supervised SimCSE, {sup_steps} steps of {P.sup_batch_size} triples",
                  *_text(P, sup_steps, cached * P.sup_batch_size * 3 * 32)),
-                ("DeCLUTR and contrastive tension", *_text(P, 2 * P.variation_steps, 16 * 2 * 32))]
+                ("DeCLUTR and contrastive tension", *_text(P, 2 * P.variation_steps, 16 * 2 * 32)),
+                ("four encoders on the short-text clustering sets (inference, a third of a training step)",
+                 *_text(P, 4 * clustered / 64 / 3, 64 * 32))]
     if c == "promptbert":
         steps = P.max_steps or DATA_SIZE[P.unlabelled_text] // P.batch_size
         return [(f"template contrast, {steps} steps of {P.batch_size}",

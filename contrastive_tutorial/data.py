@@ -36,8 +36,12 @@ __all__ = [
     "load_sick",
     "load_nli_triples",
     "load_short_text_clustering",
+    "short_text_sample",
     "LabelledText",
     "load_classification",
+    "TransferTask",
+    "TRANSFER_TASKS",
+    "load_transfer_task",
     "load_unlabelled_sentences",
     "load_documents",
     "ImageData",
@@ -379,6 +383,19 @@ def load_short_text_clustering(name: str, source: str = "auto") -> Dataset:
     return _from_dict({"text": [r[1].strip() for r in rows], "label": [r.integer(0) for r in rows]})
 
 
+def short_text_sample(name: str, n: int | None = None, seed: int = 0) -> tuple[list[str], np.ndarray, int]:
+    """``(texts, labels, K)``: a fixed random sample of ``n`` texts of a short-text clustering set (all
+    of it when ``n`` is ``None`` or at least its size), their labels and the set's number of
+    categories. Chapters "SCCL" and "SimCSE" (its clustering comparison)."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    ds = load_short_text_clustering(name)
+    k = len(set(ds["label"]))
+    if n is not None and n < len(ds):
+        ds = ds.shuffle(seed=seed).select(range(n))
+    return list(ds["text"]), np.array(ds["label"]), k
+
+
 def _fields(lines: Sequence[str], spec: ShortTextSet, where: str) -> list[Row]:
     """(label, text) rows from each non-empty line of a downloaded short-text file."""
     width = max(spec.label_field, spec.text_field) + 1
@@ -437,6 +454,83 @@ def load_classification(name: str, source: str = "auto", test_size: int = 1000, 
     names = ds[train_split].features["label"].names
     return LabelledText(list(ds[train_split][column]), list(ds[train_split]["label"]),
                         list(ds[test_split][column]), list(ds[test_split]["label"]), list(names))
+
+
+# --------------------------------------------------------------------------- SentEval's transfer tasks
+@dataclass
+class TransferTask:
+    """A SentEval transfer task: items are sentences, or ``(sentence, sentence)`` pairs (MRPC), with
+    labels ``0 .. C-1``. Without test items the task is scored by cross-validation of the
+    training items (MR, CR, SUBJ, MPQA); with them, a classifier fitted on the training items
+    (its strength chosen on the dev items where there are some, SST-2) scores the test items."""
+
+    name: str
+    train_texts: list
+    train_labels: list[int]
+    dev_texts: list | None = None
+    dev_labels: list[int] | None = None
+    test_texts: list | None = None
+    test_labels: list[int] | None = None
+
+
+# task: (hub id, config, text column(s), label column, how the splits are used). The cross-validation
+# tasks pool every split (SentEval pools each task's files); SST-2 takes GLUE's training and
+# validation splits (its test labels are hidden) and the labelled test split of jxm/sst2; MRPC
+# pools GLUE's training and validation splits (SentEval's 4,076 training pairs).
+TRANSFER_TASKS: dict[str, tuple[str, str | None, tuple[str, ...], str, str]] = {
+    "mr": ("cornell-movie-review-data/rotten_tomatoes", None, ("text",), "label", "cv"),
+    "cr": ("SetFit/SentEval-CR", None, ("text",), "label", "cv"),
+    "subj": ("SetFit/subj", None, ("text",), "label", "cv"),
+    "mpqa": ("jxm/mpqa", None, ("sentence",), "label", "cv"),
+    "sst2": ("glue", "sst2", ("sentence",), "label", "dev"),
+    "trec": ("jxm/trec", None, ("sentence",), "label", "split"),
+    "mrpc": ("glue", "mrpc", ("sentence1", "sentence2"), "label", "split"),
+}
+
+
+def _items(ds, columns: tuple[str, ...]) -> list:
+    if len(columns) == 1:
+        return list(ds[columns[0]])
+    return list(zip(*(ds[c] for c in columns)))
+
+
+def load_transfer_task(name: str, max_items: int | None = None, seed: int = 0) -> TransferTask:
+    """One of SentEval's seven transfer tasks from the hub (:data:`TRANSFER_TASKS`), or ``agnews``:
+    offline, the AG News titles of :func:`load_classification` as a cross-validation task.
+
+    ``max_items`` keeps a random sample (``seed``) of that many training items (the quick and colab
+    profiles); SentEval uses them all. Chapter "SimCSE".
+    """
+    if name != "agnews" and name not in TRANSFER_TASKS:
+        raise ValueError(f"name must be 'agnews' or one of {sorted(TRANSFER_TASKS)}, got {name!r}")
+    if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 2):
+        raise ValueError(f"max_items must be an integer >= 2 or None, got {max_items!r}")
+
+    def sample(items: list, labels: list[int]) -> tuple[list, list[int]]:
+        if max_items is None or max_items >= len(items):
+            return items, labels
+        keep = sorted(np.random.default_rng(seed).choice(len(items), max_items, replace=False))
+        return [items[i] for i in keep], [labels[i] for i in keep]
+
+    if name == "agnews":
+        task = load_classification("agnews")
+        return TransferTask(name, *sample(task.train_texts, task.train_labels))
+    hub_id, config, columns, label, use = TRANSFER_TASKS[name]
+    hint = "the transfer tasks come from the hub; offline, use 'agnews'."
+    ds = _from_hub(f"{name} ({hub_id})", lambda: load_dataset(hub_id, config), hint)
+    if use == "cv":
+        pooled = [(item, y) for split in ds for item, y in zip(_items(ds[split], columns), ds[split][label])]
+        return TransferTask(name, *sample([x for x, _ in pooled], [int(y) for _, y in pooled]))
+    if use == "dev":  # SST-2: GLUE's train and validation, the labelled test split of jxm/sst2
+        test = _from_hub(f"{name} test (jxm/sst2)", lambda: load_dataset("jxm/sst2", split="test"), hint)
+        train = sample(_items(ds["train"], columns), list(ds["train"][label]))
+        return TransferTask(name, *train, _items(ds["validation"], columns), list(ds["validation"][label]),
+                            _items(test, columns), list(test[label]))
+    train_splits = [s for s in ("train", "validation") if s in ds and (name == "mrpc" or s == "train")]
+    items = [x for s in train_splits for x in _items(ds[s], columns)]
+    labels = [int(y) for s in train_splits for y in ds[s][label]]
+    return TransferTask(name, *sample(items, labels), test_texts=_items(ds["test"], columns),
+                        test_labels=[int(y) for y in ds["test"][label]])
 
 
 # --------------------------------------------------------------------------- sentences

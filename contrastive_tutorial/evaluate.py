@@ -34,6 +34,9 @@ __all__ = [
     "sts_pairs",
     "pairs_table",
     "sts_table",
+    "transfer_cv_predictions",
+    "transfer_split_predictions",
+    "pair_features",
     "clustering_accuracy",
     "nmi",
     "kmeans",
@@ -64,25 +67,28 @@ def embed(
 
 
 def _check_features(features: Tensor, name: str) -> None:
+    """``name`` is the argument's prefix: ``"train"`` checks ``train_features``, ``""`` plain ``features``."""
+    arg = f"{name}_features" if name else "features"
     if not isinstance(features, Tensor):
-        raise TypeError(f"{name}_features must be a torch tensor, got {type(features).__name__}")
+        raise TypeError(f"{arg} must be a torch tensor, got {type(features).__name__}")
     if features.dim() != 2 or features.shape[0] == 0 or features.shape[1] == 0:
-        raise ValueError(f"{name}_features must have shape (N, D) with N, D >= 1, got {tuple(features.shape)}")
+        raise ValueError(f"{arg} must have shape (N, D) with N, D >= 1, got {tuple(features.shape)}")
     if not features.is_floating_point() or not torch.isfinite(features).all():
-        raise ValueError(f"{name}_features must be finite floating-point values (NaN or inf from the encoder?)")
+        raise ValueError(f"{arg} must be finite floating-point values (NaN or inf from the encoder?)")
 
 
 def _check_split(features: Tensor, labels: Tensor, name: str) -> None:
+    arg, labels_arg = (f"{name}_features", f"{name}_labels") if name else ("features", "labels")
     if not isinstance(features, Tensor) or not isinstance(labels, Tensor):
-        raise TypeError(f"{name}_features and {name}_labels must be torch tensors, got "
+        raise TypeError(f"{arg} and {labels_arg} must be torch tensors, got "
                         f"{type(features).__name__} and {type(labels).__name__}")
     _check_features(features, name)
     if labels.shape != (features.shape[0],):
         raise ValueError(
-            f"{name}_labels must have shape ({features.shape[0]},) to match {name}_features, got {tuple(labels.shape)}"
+            f"{labels_arg} must have shape ({features.shape[0]},) to match {arg}, got {tuple(labels.shape)}"
         )
     if labels.is_floating_point() or labels.dtype == torch.bool or (labels < 0).any():
-        raise TypeError(f"{name}_labels must hold class indices (non-negative integers), got dtype {labels.dtype}")
+        raise TypeError(f"{labels_arg} must hold class indices (non-negative integers), got dtype {labels.dtype}")
 
 
 def _check_pair(train_features: Tensor, train_labels: Tensor, test_features: Tensor) -> None:
@@ -205,7 +211,8 @@ def _check_embeddings(z: Tensor, name: str = "z") -> None:
 
 def effective_rank(z: Tensor, centre: bool = False, eps: float = 1e-7) -> float:
     r"""How many directions carry the embeddings: :math:`\expig(-\sum_k p_k \log p_kig)` with
-    :math:`p_k = \sigma_k / \lVert\sigmaVert_1 + \epsilon` for the singular values :math:`\sigma` of ``z``.
+    :math:`p_k = \sigma_k / \lVert\sigma
+Vert_1 + \epsilon` for the singular values :math:`\sigma` of ``z``.
 
     Between 1 (every row on one line) and :math:`\min(N, D)` (all directions equally used).
     ``centre=False`` is RankMe (Garrido et al. 2023), which reads the embeddings as they are;
@@ -392,6 +399,94 @@ def sts_table(results: dict) -> "pd.DataFrame":
 
 
 # --------------------------------------------------------------------------- clustering
+# --------------------------------------------------------------------------- SentEval's transfer tasks
+TRANSFER_CV_C = tuple(2.0**t for t in range(-2, 4))  # SentEval's sklearn grid for cross-validation and dev splits
+TRANSFER_TRAIN_C = tuple(2.0**t for t in range(-1, 6))  # and for a train/test split without a dev set
+
+
+def _logistic(C: float, seed: int):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=C, random_state=seed, max_iter=1000)
+
+
+def _best_C(x: np.ndarray, y: np.ndarray, grid: Sequence[float], folds: int, seed: int) -> float:
+    """The C of ``grid`` with the best mean accuracy over stratified ``folds``-fold cross-validation of (x, y)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y))
+    scores = [np.mean([_logistic(C, seed).fit(x[a], y[a]).score(x[b], y[b]) for a, b in splits]) for C in grid]
+    return grid[int(np.argmax(scores))]
+
+
+def _check_transfer(features: Tensor, labels: Tensor, folds: int, name: str = "") -> tuple[np.ndarray, np.ndarray]:
+    _check_split(features, labels, name)
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    x, y = _to_numpy(features, labels)
+    counts = np.unique(y, return_counts=True)[1]
+    if len(counts) < 2 or counts.min() < folds:
+        raise ValueError(f"labels need at least 2 classes with at least folds={folds} examples each, got counts {counts.tolist()}")
+    return x, y
+
+
+def transfer_cv_predictions(features: Tensor, labels: Tensor, folds: int = 10, seed: int = 1111) -> np.ndarray:
+    """SentEval's protocol for MR, CR, SUBJ and MPQA: nested cross-validation of a logistic regression
+    on frozen sentence vectors. Returns each item's out-of-fold prediction.
+
+    The items are split into ``folds`` stratified folds. For each one, the L2 strength is chosen
+    by an inner ``folds``-fold cross-validation of the other folds over SentEval's grid
+    :math:`C \in \{2^{-2}, \dots, 2^{3}\}`, a logistic regression with it is fitted on them, and it
+    predicts the held-out fold (SentEval's ``InnerKFoldClassifier``, scikit-learn path; its
+    accuracy is the mean over folds, which equals the accuracy of these predictions when the folds
+    are of equal size). SimCSE's ``test`` mode uses 10 folds, its ``fasttest`` mode 5.
+    Per-item predictions are what :func:`contrastive_tutorial.stats.compare` resamples. Chapter "SimCSE".
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    x, y = _check_transfer(features, labels, folds)
+    predictions = np.empty_like(y)
+    for train, test in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(x, y):
+        C = _best_C(x[train], y[train], TRANSFER_CV_C, folds, seed)
+        predictions[test] = _logistic(C, seed).fit(x[train], y[train]).predict(x[test])
+    return predictions
+
+
+def transfer_split_predictions(train_features: Tensor, train_labels: Tensor, test_features: Tensor,
+                               dev: tuple[Tensor, Tensor] | None = None, folds: int = 10, seed: int = 1111) -> np.ndarray:
+    """SentEval's protocol for tasks with a fixed test set: predictions of a logistic regression on frozen
+    vectors for ``test_features``.
+
+    With a ``dev`` set (SST-2) the L2 strength is the one of :math:`C \in \{2^{-2}, \dots, 2^{3}\}` that
+    scores best on it (``SplitClassifier``); without one (TREC, MRPC) it is chosen by ``folds``-fold
+    cross-validation of the training set over :math:`C \in \{2^{-1}, \dots, 2^{5}\}` (``KFoldClassifier``).
+    Either way the classifier is then fitted on the whole training set. Chapter "SimCSE".
+    """
+    x, y = _check_transfer(train_features, train_labels, folds, "train")
+    _check_features(test_features, "test")
+    if test_features.shape[1] != x.shape[1]:
+        raise ValueError(f"test_features must have {x.shape[1]} columns like train_features, got {test_features.shape[1]}")
+    if dev is None:
+        C = _best_C(x, y, TRANSFER_TRAIN_C, folds, seed)
+    else:
+        if not isinstance(dev, tuple) or len(dev) != 2:
+            raise TypeError("dev must be a (features, labels) pair")
+        _check_split(*dev, "dev")
+        x_dev, y_dev = _to_numpy(*dev)
+        C = TRANSFER_CV_C[int(np.argmax([_logistic(C, seed).fit(x, y).score(x_dev, y_dev) for C in TRANSFER_CV_C]))]
+    return _logistic(C, seed).fit(x, y).predict(test_features.detach().cpu().double().numpy())
+
+
+def pair_features(u: Tensor, v: Tensor) -> Tensor:
+    """SentEval's features of a sentence pair for MRPC: :math:`[\,|u - v|,\; u \odot v\,]`, shape ``(N, 2D)``."""
+    if not isinstance(u, Tensor) or u.dim() != 2 or not u.is_floating_point():
+        raise ValueError(f"u must be a floating-point (N, D) tensor, got {getattr(u, 'dtype', type(u).__name__)} "
+                         f"{tuple(getattr(u, 'shape', ()))}")
+    if not isinstance(v, Tensor) or v.shape != u.shape:
+        raise ValueError(f"v must have the shape of u {tuple(u.shape)}, got {tuple(getattr(v, 'shape', ()))}")
+    return torch.cat([(u - v).abs(), u * v], dim=1)
+
+
 def _check_labelings(labels_true, labels_pred) -> tuple[np.ndarray, np.ndarray]:
     y, c = np.asarray(labels_true), np.asarray(labels_pred)
     if y.ndim != 1 or y.shape != c.shape:

@@ -191,6 +191,14 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (1.0,),
             "sweep_batch_sizes": (8,),
             "variation_steps": 8,
+            # beyond STS: the chapter's encoders clustered (k-means) on short-text sets
+            "clustering_sets": ("searchsnippets",),
+            "clustering_texts": 400,
+            "clustering_seeds": (0, 1, 2),
+            # SentEval's transfer protocol; offline, on a sample of the AG News titles, with fasttest's 5 folds
+            "transfer_tasks": ("agnews",),
+            "transfer_texts": 400,
+            "transfer_folds": 5,
         },
         "full": {
             "nli_data": "nli-for-simcse",  # the 275k triples of the paper
@@ -208,6 +216,13 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (0.01, 0.1, 1.0),
             "sweep_batch_sizes": (16, 128),
             "variation_steps": 2000,
+            "clustering_sets": ("agnews", "searchsnippets", "stackoverflow", "biomedical", "googlenews_ts",
+                                "googlenews_t", "googlenews_s", "tweet"),
+            "clustering_texts": None,
+            "clustering_seeds": (0, 1, 2),
+            "transfer_tasks": ("mr", "cr", "subj", "mpqa", "sst2", "trec", "mrpc"),
+            "transfer_texts": None,
+            "transfer_folds": 10,  # SimCSE's test mode
         },
     },
     "promptbert": {
@@ -367,7 +382,8 @@ _COLAB: dict[str, dict[str, Any]] = {
     "infonce": {"epochs": 10, "seeds": (0,)},
     "simclr": {"epochs": 10, "scratch_steps": 1000},
     "beyond": {"epochs": 6, "dashboard_every": 100, "fixed_epochs": 1},
-    "simcse": {"max_steps": 2000, "sup_max_steps": 250, "sweep_steps": 500, "variation_steps": 500},
+    "simcse": {"max_steps": 2000, "sup_max_steps": 250, "sweep_steps": 500, "variation_steps": 500,
+               "transfer_texts": 2000, "transfer_folds": 5},  # fasttest's folds, 2,000 training texts per task
     "promptbert": {"max_steps": 1000, "eval_every": 125},
     "scl": {"max_length": 64, "epochs": 10, "seeds": (0, 1, 2), "noise_shots": 1000, "noise_seeds": (0, 1),
             "noise_epochs": 5},

@@ -44,13 +44,14 @@ def active() -> bool:
 
 
 # --------------------------------------------------------------------------- amounts
-_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps"}
-_TWO = {"max_steps", "sup_max_steps", "uscal_max_steps", "steps", "sweep_steps", "variation_steps"}
+_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs"}
+_TWO = {"max_steps", "sup_max_steps", "uscal_max_steps", "steps", "sweep_steps", "variation_steps", "scratch_steps"}
 _BATCH = {"batch_size", "sup_batch_size", "uscal_batch_size"}
-_SAMPLE = {"test_texts", "robust_texts", "hardness_sentences", "max_texts", "baseline_max_texts", "sts_max_pairs"}
-_FIRST = {"seeds", "noise_seeds"}  # one seed
+_SAMPLE = {"test_texts", "robust_texts", "hardness_sentences", "max_texts", "baseline_max_texts", "sts_max_pairs",
+           "transfer_texts"}
+_FIRST = {"seeds", "noise_seeds", "clustering_sets", "clustering_seeds", "transfer_tasks"}  # one seed, one data set
 _ENDS = {"temperatures", "sweep_temperatures", "sweep_epsilons"}  # first and last
-_SHOTS = {"shots", "noise_shots"}
+_SHOTS = {"shots", "noise_shots", "label_shots"}
 
 
 def clamp(settings: dict[str, Any]) -> dict[str, Any]:
@@ -234,6 +235,31 @@ def load_dataset(path: str, name: str | None = None, *, split: str | None = None
         data = DatasetDict({"train": _labelled(32, classes, "sentence", 0, idx=True),
                             "validation": _labelled(16, classes, "sentence", 1, idx=True),
                             "test": _labelled(16, classes, "sentence", 2, hidden=True, idx=True)})
+    elif path in ("cornell-movie-review-data/rotten_tomatoes", "SetFit/SentEval-CR", "SetFit/subj"):  # SentEval's
+        classes = ["negative", "positive"]                                                           # binary tasks
+        data = DatasetDict({s: _labelled(16, classes, "text", i) for i, s in enumerate(("train", "validation", "test"))
+                            if s != "validation" or path.startswith("cornell")})
+    elif path in ("jxm/mpqa", "jxm/sst2", "jxm/trec"):
+        classes = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"] if path == "jxm/trec" else ["negative", "positive"]
+        data = DatasetDict({s: _labelled(24, classes, "sentence", i) for i, s in enumerate(("train", "test", "dev"))})
+    elif path == "glue":
+        if name == "sst2":  # the test split's labels are hidden (-1)
+            classes = ["negative", "positive"]
+            data = DatasetDict({"train": _labelled(24, classes, "sentence", 0, idx=True),
+                                "validation": _labelled(16, classes, "sentence", 1, idx=True),
+                                "test": _labelled(16, classes, "sentence", 2, hidden=True, idx=True)})
+        elif name == "mrpc":
+            from datasets import ClassLabel
+
+            def mrpc(n: int, seed: int):
+                rng = np.random.default_rng(seed)
+                return _dataset({"sentence1": _sentences(n, seed), "sentence2": _sentences(n, seed + 7),
+                                 "label": [int(i) for i in rng.integers(0, 2, n)], "idx": list(range(n))},
+                                {"sentence1": "string", "sentence2": "string",
+                                 "label": ClassLabel(names=["not_equivalent", "equivalent"]), "idx": "int32"})
+            data = DatasetDict({s: mrpc(n, i) for i, (s, n) in enumerate((("train", 24), ("validation", 8), ("test", 16)))})
+        else:
+            raise ValueError(f"smoke mode has no stand-in for the data set glue/{name}; add one to contrastive_tutorial.smoke")
     elif path == "uoft-cs/cifar10":
         from PIL import Image as PILImage
 

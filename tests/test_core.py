@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+import numpy as np
 
 import contrastive_tutorial as ct
 from contrastive_tutorial import evaluate
@@ -235,3 +236,72 @@ def test_low_level_errors_are_named_at_the_public_boundary():
         evaluate.kmeans(torch.rand(6, 2), 2.0)
     with pytest.raises(TypeError, match="seed must be a non-negative integer"):
         ct.seed_everything("1")
+
+
+# ------------------------------------------------------------------ SentEval's transfer protocol
+def _blobs(n_per_class: int, d: int, shift: float, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(2).repeat_interleave(n_per_class)
+    features = torch.randn(2 * n_per_class, d, generator=g, dtype=torch.float64)
+    features[:, 0] += shift * (2 * labels - 1)
+    return features, labels
+
+
+def test_transfer_cv_separates_separable_classes_and_does_not_leak():
+    from contrastive_tutorial.evaluate import transfer_cv_predictions
+
+    x, y = _blobs(30, 5, shift=10.0)
+    predicted = transfer_cv_predictions(x, y, folds=5)
+    assert predicted.shape == (60,) and (predicted == y.numpy()).all()
+    # Random labels on random features: a model that saw its test items would memorise them (60 items,
+    # 80 dimensions); out-of-fold predictions stay near chance.
+    g = torch.Generator().manual_seed(1)
+    noise, coin = torch.randn(60, 80, generator=g, dtype=torch.float64), torch.randint(0, 2, (60,), generator=g)
+    assert (transfer_cv_predictions(noise, coin, folds=5) == coin.numpy()).mean() < 0.75
+    with pytest.raises(ValueError, match="folds must be an integer >= 2"):
+        transfer_cv_predictions(x, y, folds=1)
+    with pytest.raises(ValueError, match="at least folds=5 examples"):
+        transfer_cv_predictions(x[:33], y[:33], folds=5)  # class 1 has 3 examples
+    with pytest.raises(ValueError, match="labels must have shape"):
+        transfer_cv_predictions(x, y[:10])
+
+
+def test_transfer_cv_chooses_C_by_inner_folds_only():
+    """A loop reference of SentEval's InnerKFoldClassifier (sklearn path): same folds, same grid."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    from contrastive_tutorial.evaluate import TRANSFER_CV_C, transfer_cv_predictions
+
+    assert TRANSFER_CV_C == (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # SentEval: [2**t for t in range(-2, 4)]
+    x, y = _blobs(25, 6, shift=0.6, seed=3)
+    xn, yn = x.numpy(), y.numpy()
+    expected = np.empty_like(yn)
+    outer = StratifiedKFold(n_splits=5, shuffle=True, random_state=1111)
+    for train, test in outer.split(xn, yn):
+        best, best_score = None, -1.0
+        for C in TRANSFER_CV_C:
+            inner = StratifiedKFold(n_splits=5, shuffle=True, random_state=1111).split(xn[train], yn[train])
+            score = np.mean([LogisticRegression(C=C, random_state=1111, max_iter=1000).fit(xn[train][a], yn[train][a])
+                             .score(xn[train][b], yn[train][b]) for a, b in inner])
+            if score > best_score:
+                best, best_score = C, score
+        expected[test] = LogisticRegression(C=best, random_state=1111, max_iter=1000).fit(xn[train], yn[train]).predict(xn[test])
+    assert (transfer_cv_predictions(x, y, folds=5) == expected).all()
+
+
+def test_transfer_split_uses_the_dev_set_or_train_folds_and_pair_features():
+    from contrastive_tutorial.evaluate import pair_features, transfer_split_predictions
+
+    x, y = _blobs(20, 4, shift=8.0)
+    x_test, y_test = _blobs(10, 4, shift=8.0, seed=5)
+    assert (transfer_split_predictions(x, y, x_test, folds=4) == y_test.numpy()).all()
+    assert (transfer_split_predictions(x, y, x_test, dev=(x_test, y_test), folds=4) == y_test.numpy()).all()
+    with pytest.raises(ValueError, match="test_features must have 4 columns"):
+        transfer_split_predictions(x, y, x_test[:, :3])
+    with pytest.raises(TypeError, match="dev must be a"):
+        transfer_split_predictions(x, y, x_test, dev=[x_test, y_test])
+    u, v = torch.tensor([[1.0, -2.0]]), torch.tensor([[3.0, 1.0]])
+    torch.testing.assert_close(pair_features(u, v), torch.tensor([[2.0, 3.0, 3.0, -2.0]]))
+    with pytest.raises(ValueError, match="v must have the shape of u"):
+        pair_features(u, v[:, :1])

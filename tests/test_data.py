@@ -278,3 +278,32 @@ def test_classification_split_sizes_must_leave_both_sides(tiny_data_dir):
             data.load_classification("agnews", test_size=bad)
     split = data.load_classification("agnews", test_size=1)
     assert len(split.train_texts) == len(split.test_texts) == 1
+
+
+def test_transfer_tasks_follow_senteval_protocols_on_the_hub_schemas(monkeypatch):
+    """Each of the seven tasks, read from smoke mode's stand-ins with the hub sets' schemas."""
+    from contrastive_tutorial import data, smoke
+
+    monkeypatch.setattr(data, "load_dataset", smoke.load_dataset)
+    for name in ("mr", "cr", "subj", "mpqa"):
+        task = data.load_transfer_task(name)
+        assert task.test_texts is None and task.dev_texts is None and isinstance(task.train_texts[0], str)
+        assert len(task.train_texts) == len(task.train_labels) >= 32 and set(task.train_labels) <= {0, 1}
+    sst2 = data.load_transfer_task("sst2")
+    assert len(sst2.dev_texts) == 16 and min(sst2.test_labels) >= 0  # a labelled test split, not GLUE's hidden one
+    trec = data.load_transfer_task("trec")
+    assert trec.dev_texts is None and len(trec.test_texts) == 24 and len(trec.train_texts) == 24
+    mrpc = data.load_transfer_task("mrpc")
+    assert len(mrpc.train_texts) == 24 + 8 and isinstance(mrpc.train_texts[0], tuple) and len(mrpc.train_texts[0]) == 2
+    small = data.load_transfer_task("mr", max_items=10, seed=1)
+    assert len(small.train_texts) == 10 and small.train_texts == data.load_transfer_task("mr", max_items=10, seed=1).train_texts
+    with pytest.raises(ValueError, match="name must be"):
+        data.load_transfer_task("sick")
+    with pytest.raises(ValueError, match="max_items"):
+        data.load_transfer_task("mr", max_items=1)
+
+
+def test_offline_transfer_task_is_a_cross_validation_sample_of_agnews(shared_data_dir, monkeypatch):
+    monkeypatch.setenv("CT_DATA_DIR", str(shared_data_dir))
+    task = data.load_transfer_task("agnews", max_items=200)
+    assert len(task.train_texts) == 200 and task.test_texts is None and set(task.train_labels) <= {0, 1, 2, 3}
