@@ -431,7 +431,7 @@ def _check_transfer(features: Tensor, labels: Tensor, folds: int, name: str = ""
 
 
 def transfer_cv_predictions(features: Tensor, labels: Tensor, folds: int = 10, seed: int = 1111) -> np.ndarray:
-    """SentEval's protocol for MR, CR, SUBJ and MPQA: nested cross-validation of a logistic regression
+    r"""SentEval's protocol for MR, CR, SUBJ and MPQA: nested cross-validation of a logistic regression
     on frozen sentence vectors. Returns each item's out-of-fold prediction.
 
     The items are split into ``folds`` stratified folds. For each one, the L2 strength is chosen
@@ -454,7 +454,7 @@ def transfer_cv_predictions(features: Tensor, labels: Tensor, folds: int = 10, s
 
 def transfer_split_predictions(train_features: Tensor, train_labels: Tensor, test_features: Tensor,
                                dev: tuple[Tensor, Tensor] | None = None, folds: int = 10, seed: int = 1111) -> np.ndarray:
-    """SentEval's protocol for tasks with a fixed test set: predictions of a logistic regression on frozen
+    r"""SentEval's protocol for tasks with a fixed test set: predictions of a logistic regression on frozen
     vectors for ``test_features``.
 
     With a ``dev`` set (SST-2) the L2 strength is the one of :math:`C \in \{2^{-2}, \dots, 2^{3}\}` that
@@ -478,7 +478,7 @@ def transfer_split_predictions(train_features: Tensor, train_labels: Tensor, tes
 
 
 def pair_features(u: Tensor, v: Tensor) -> Tensor:
-    """SentEval's features of a sentence pair for MRPC: :math:`[\,|u - v|,\; u \odot v\,]`, shape ``(N, 2D)``."""
+    r"""SentEval's features of a sentence pair for MRPC: :math:`[\,|u - v|,\; u \odot v\,]`, shape ``(N, 2D)``."""
     if not isinstance(u, Tensor) or u.dim() != 2 or not u.is_floating_point():
         raise ValueError(f"u must be a floating-point (N, D) tensor, got {getattr(u, 'dtype', type(u).__name__)} "
                          f"{tuple(getattr(u, 'shape', ()))}")
