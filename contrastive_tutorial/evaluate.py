@@ -40,6 +40,7 @@ __all__ = [
     "clustering_accuracy",
     "nmi",
     "kmeans",
+    "kmeans_runs",
 ]
 
 
@@ -543,3 +544,12 @@ def kmeans(features: Tensor | np.ndarray, n_clusters: int, seed: int = 0, n_init
         raise ValueError(f"n_clusters must be an integer in [1, {len(x)}], got {n_clusters!r}")
     model = KMeans(n_clusters=n_clusters, random_state=seed, n_init=n_init).fit(x)
     return model.labels_.astype(np.int64), model.cluster_centers_
+
+
+def kmeans_runs(features: Tensor | np.ndarray, n_clusters: int, seeds: Sequence[int] = (0, 1, 2)) -> np.ndarray:
+    """``(len(seeds), N)`` cluster assignments, one :func:`kmeans` per seed: k-means' own variation,
+    which :func:`contrastive_tutorial.stats.compare` then resamples with the items (chapters "SimCSE"
+    and "PromptBERT" score their encoders on short-text clustering this way)."""
+    if isinstance(seeds, (int, str)) or len(seeds) == 0:
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    return np.stack([kmeans(features, n_clusters, seed=s)[0] for s in seeds])

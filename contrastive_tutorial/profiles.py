@@ -55,10 +55,17 @@ _STS: dict[str, dict[str, Any]] = {  # the STS evaluation suite (SentEval's prot
         "dev": ("stsb", "validation"),  # SimCSE selects checkpoints on STS-B dev
     },
 }
+_CLUSTERING: dict[str, dict[str, Any]] = {  # beyond STS: sentence encoders clustered (k-means) on short-text sets
+    "quick": {"clustering_sets": ("searchsnippets",), "clustering_texts": 400, "clustering_seeds": (0, 1, 2)},
+    "full": {"clustering_sets": ("agnews", "searchsnippets", "stackoverflow", "biomedical", "googlenews_ts",
+                                 "googlenews_t", "googlenews_s", "tweet"),
+             "clustering_texts": None, "clustering_seeds": (0, 1, 2)},
+}
 # the groups each chapter's profile starts from
 _GROUPS: dict[str, tuple[dict[str, dict[str, Any]], ...]] = {
     "infonce": (_IMAGES,), "simclr": (_IMAGES,), "beyond": (_IMAGES,),  # and SimCLR's setup: see _SIMCLR_SETUP
-    "simcse": (_TEXT, _STS), "promptbert": (_TEXT, _STS), "scl": (), "adversarial": (_TEXT, _STS), "sccl": (_TEXT,),
+    "simcse": (_TEXT, _STS, _CLUSTERING), "promptbert": (_TEXT, _STS, _CLUSTERING), "scl": (), "adversarial": (_TEXT, _STS),
+    "sccl": (_TEXT,),
     "scaling": (_TEXT,),
 }
 
@@ -191,10 +198,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (1.0,),
             "sweep_batch_sizes": (8,),
             "variation_steps": 8,
-            # beyond STS: the chapter's encoders clustered (k-means) on short-text sets
-            "clustering_sets": ("searchsnippets",),
-            "clustering_texts": 400,
-            "clustering_seeds": (0, 1, 2),
             # SentEval's transfer protocol; offline, on a sample of the AG News titles, with fasttest's 5 folds
             "transfer_tasks": ("agnews",),
             "transfer_texts": 400,
@@ -216,10 +219,6 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (0.01, 0.1, 1.0),
             "sweep_batch_sizes": (16, 128),
             "variation_steps": 2000,
-            "clustering_sets": ("agnews", "searchsnippets", "stackoverflow", "biomedical", "googlenews_ts",
-                                "googlenews_t", "googlenews_s", "tweet"),
-            "clustering_texts": None,
-            "clustering_seeds": (0, 1, 2),
             "transfer_tasks": ("mr", "cr", "subj", "mpqa", "sst2", "trec", "mrpc"),
             "transfer_texts": None,
             "transfer_folds": 10,  # SimCSE's test mode
@@ -396,7 +395,7 @@ for _chapter, _changes in _COLAB.items():
     unknown = set(_changes) - set(CHAPTERS[_chapter]["full"])
     assert not unknown, f"colab settings of {_chapter} that the full profile lacks: {unknown}"
     CHAPTERS[_chapter]["colab"] = {**CHAPTERS[_chapter]["full"], **_changes}
-for _group in (_TEXT, _IMAGES, _STS):
+for _group in (_TEXT, _IMAGES, _STS, _CLUSTERING):
     _group["colab"] = dict(_group["full"])
 # Beyond negatives compares its methods with the data, encoder, views and optimiser of chapter
 # "SimCLR intuition": one definition, the simclr chapter's, read by both.

@@ -177,6 +177,20 @@ def test_kmeans_finds_separated_blobs():
         kmeans(x, 100)
 
 
+def test_kmeans_runs_stack_one_assignment_per_seed():
+    from contrastive_tutorial.evaluate import kmeans_runs
+
+    rng = np.random.default_rng(1)
+    x = np.concatenate([rng.normal(m, 1.5, (30, 2)) for m in (-2, 0, 2)])  # overlapping: starts matter
+    runs = kmeans_runs(x, 3, seeds=(0, 1, 2, 3))
+    assert runs.shape == (4, 90)
+    for s, run in zip((0, 1, 2, 3), runs):
+        assert (run == kmeans(x, 3, seed=s)[0]).all()
+    for bad in ((), 3, "012"):
+        with pytest.raises(ValueError, match="seeds"):
+            kmeans_runs(x, 3, seeds=bad)
+
+
 # ------------------------------------------------------------------ the SCCL model
 TEXTS = [
     "stocks fell sharply today", "the market rallied on earnings", "shares of the bank dropped",
