@@ -189,6 +189,21 @@ def similarity(query: Tensor, keys: Tensor, normalize: bool = True) -> Tensor:
     return q @ k.T
 
 
+def _check_query_keys(query: Tensor, keys: Tensor, key_mask: Tensor | None) -> tuple[int, int]:
+    """The checks :func:`info_nce` and :func:`push_shares` share; returns ``(B, K)``."""
+    _check_matrix(query, "query")
+    _check_matrix(keys, "keys", min_rows=2)
+    if query.shape[1] != keys.shape[1]:
+        raise ValueError(
+            f"query and keys must have the same feature size D, got {query.shape[1]} and {keys.shape[1]}"
+        )
+    B, K = query.shape[0], keys.shape[0]
+    if key_mask is not None and (not isinstance(key_mask, Tensor) or key_mask.dtype != torch.bool
+                                 or key_mask.shape != (B, K)):
+        raise ValueError(f"key_mask must be a boolean tensor of shape ({B}, {K})")
+    return B, K
+
+
 @_in_float32
 def info_nce(
     query: Tensor,
@@ -238,20 +253,12 @@ def info_nce(
         torch.Size([])
     """
     tau = _check_temperature(temperature)
-    _check_matrix(query, "query")
-    _check_matrix(keys, "keys", min_rows=2)
-    if query.shape[1] != keys.shape[1]:
-        raise ValueError(
-            f"query and keys must have the same feature size D, got {query.shape[1]} and {keys.shape[1]}"
-        )
+    B, K = _check_query_keys(query, keys, key_mask)
     if reduction not in _REDUCTIONS:
         raise ValueError(f"reduction must be one of {_REDUCTIONS}, got {reduction!r}")
-    B, K = query.shape[0], keys.shape[0]
     pos_mask = _positive_mask(positive_idx, B, K, query.device)
     logits = similarity(query, keys, normalize) / tau
     if key_mask is not None:
-        if not isinstance(key_mask, Tensor) or key_mask.dtype != torch.bool or key_mask.shape != (B, K):
-            raise ValueError(f"key_mask must be a boolean tensor of shape ({B}, {K})")
         if _checking_values() and (key_mask & pos_mask).any():
             raise ValueError("key_mask excludes a positive key; a positive must stay in the denominator")
         logits = logits.masked_fill(key_mask, float("-inf"))
@@ -306,17 +313,9 @@ def push_shares(
     them. Arguments as for :func:`info_nce`; a query needs at least one negative.
     """
     tau = _check_temperature(temperature)
-    _check_matrix(query, "query")
-    _check_matrix(keys, "keys", min_rows=2)
-    if query.shape[1] != keys.shape[1]:
-        raise ValueError(
-            f"query and keys must have the same feature size D, got {query.shape[1]} and {keys.shape[1]}"
-        )
-    B, K = query.shape[0], keys.shape[0]
+    B, K = _check_query_keys(query, keys, key_mask)
     left_out = _positive_mask(positive_idx, B, K, query.device)
     if key_mask is not None:
-        if not isinstance(key_mask, Tensor) or key_mask.dtype != torch.bool or key_mask.shape != (B, K):
-            raise ValueError(f"key_mask must be a boolean tensor of shape ({B}, {K})")
         left_out = left_out | key_mask.to(query.device)
     if _checking_values() and left_out.all(1).any():
         raise ValueError("a query has no negative: every key is a positive or masked")
@@ -852,7 +851,8 @@ def vicreg_loss(z1: Tensor, z2: Tensor, sim_coeff: float = 25.0, std_coeff: floa
     :math:`C(z) = ar z^	op ar z / (N - 1)`,
 
     .. math::
-        \mathcal{L} = \lambda rac{1}{ND}\lVert z^{(1)} - z^{(2)} Vert_F^2
+        \mathcal{L} = \lambda rac{1}{ND}\lVert z^{(1)} - z^{(2)} 
+Vert_F^2
         + \mu rac{1}{2}ig[v(z^{(1)}) + v(z^{(2)})ig] + 
 u ig[c(z^{(1)}) + c(z^{(2)})ig],
 
