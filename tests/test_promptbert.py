@@ -40,6 +40,16 @@ def test_template_parse_and_errors(tiny_encoder_parts):
         pb.Template.parse("[X] [MASK] [MASK]", tokenizer)
 
 
+def test_with_template_recomputes_the_default_evaluation_length(prompt):
+    """A longer template leaves fewer positions: the default eval_max_length follows it, a given one carries over."""
+    longer = prompt.with_template('[X] . In one word , it means [MASK] , and nothing else .')
+    assert longer.eval_max_length == prompt.eval_max_length - (len(longer.template.prefix) + len(longer.template.suffix)
+                                                               - len(prompt.template.prefix) - len(prompt.template.suffix))
+    longer.eval()(SENTENCES)  # encodes
+    fixed = pb.PromptEncoder(prompt.model, prompt.tokenizer, TEMPLATE, max_length=8, eval_max_length=16)
+    assert fixed.with_template("[X] means [MASK]").eval_max_length == 16
+
+
 @pytest.mark.parametrize("template", [TEMPLATE, "[MASK] is what [X] means", "[X] means [MASK]"])
 def test_mask_position_is_right_for_any_length_and_truncation(prompt, template):
     p = prompt.with_template(template)

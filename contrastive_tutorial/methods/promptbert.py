@@ -106,6 +106,7 @@ class PromptEncoder(nn.Module):
         if eval_max_length is not None and not 1 <= eval_max_length <= room:
             raise ValueError(f"eval_max_length must lie in [1, {room}] (the model's positions less the template), "
                              f"got {eval_max_length}")
+        self._eval_max_length_given = eval_max_length is not None  # else: all the room this template leaves
         self.eval_max_length = eval_max_length if eval_max_length is not None else room
         hidden = self.encoder.config.hidden_size
         self.mlp = mlp if mlp is not None else nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh()).to(self.device)
@@ -116,12 +117,15 @@ class PromptEncoder(nn.Module):
 
     def with_template(self, template: str, denoise: bool | None = None,
                       end_period: bool | None = None) -> "PromptEncoder":
-        """The same model and MLP (shared weights) under another template (or evaluation rule)."""
+        """The same model and MLP (shared weights) under another template (or evaluation rule).
+
+        An ``eval_max_length`` given at construction carries over; the default (all the positions
+        the template leaves) is recomputed for the new template, which may be longer."""
         other = PromptEncoder(
             self.model, self.tokenizer, template, self.denoise if denoise is None else denoise,
             self.max_length, self.mlp_only_train, mlp=self.mlp,
             end_period=self.end_period if end_period is None else end_period,
-            eval_max_length=self.eval_max_length,
+            eval_max_length=self.eval_max_length if self._eval_max_length_given else None,
         )
         return other.train(self.training)
 
