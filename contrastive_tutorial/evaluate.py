@@ -211,7 +211,7 @@ def _check_embeddings(z: Tensor, name: str = "z") -> None:
 
 
 def effective_rank(z: Tensor, centre: bool = False, eps: float = 1e-7) -> float:
-    r"""How many directions carry the embeddings: :math:`\expig(-\sum_k p_k \log p_kig)` with
+    r"""How many directions carry the embeddings: :math:`\exp\big(-\sum_k p_k \log p_k\big)` with
     :math:`p_k = \sigma_k / \lVert\sigma
 Vert_1 + \epsilon` for the singular values :math:`\sigma` of ``z``.
 

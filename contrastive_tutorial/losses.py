@@ -847,22 +847,18 @@ def vicreg_loss(z1: Tensor, z2: Tensor, sim_coeff: float = 25.0, std_coeff: floa
                 eps: float = 1e-4) -> Tensor:
     r"""VICReg: invariance, variance and covariance terms on the two views' projections.
 
-    With :math:`ar z = z - \mathrm{mean}(z)` over the batch and the covariance
-    :math:`C(z) = ar z^	op ar z / (N - 1)`,
+    With :math:`\bar z = z - \mathrm{mean}(z)` over the batch and the covariance
+    :math:`C(z) = \bar z^\top \bar z / (N - 1)`,
 
     .. math::
-        \mathcal{L} = \lambda rac{1}{ND}\lVert z^{(1)} - z^{(2)} 
-Vert_F^2
-        + \mu rac{1}{2}ig[v(z^{(1)}) + v(z^{(2)})ig] + 
-u ig[c(z^{(1)}) + c(z^{(2)})ig],
+        \mathcal{L} = \lambda \frac{1}{ND}\lVert z^{(1)} - z^{(2)} \rVert_F^2
+        + \mu \frac{1}{2}\big[v(z^{(1)}) + v(z^{(2)})\big] + \nu \big[c(z^{(1)}) + c(z^{(2)})\big],
 
-    :math:`v(z) = rac{1}{D}\sum_j \maxig(0, 1 - \sqrt{C(z)_{jj} + \epsilon}ig)` (each
+    :math:`v(z) = \frac{1}{D}\sum_j \max\big(0, 1 - \sqrt{C(z)_{jj} + \epsilon}\big)` (each
     feature keeps a standard deviation of at least 1: no collapse to a point) and
-    :math:`c(z) = rac{1}{D}\sum_{i 
-e j} C(z)_{ij}^2` (features decorrelated: no dimensional
+    :math:`c(z) = \frac{1}{D}\sum_{i \ne j} C(z)_{ij}^2` (features decorrelated: no dimensional
     collapse). Unlike Barlow Twins the features are not standardised and the two views are
-    regularised separately. Bardes et al. (2022), :math:`\lambda = \mu = 25`, :math:`
-u = 1`;
+    regularised separately. Bardes et al. (2022), :math:`\lambda = \mu = 25`, :math:`\nu = 1`;
     the variance term is averaged over the two views as in the official code. Taught in
     "Beyond negatives".
 
