@@ -62,11 +62,19 @@ def test_streams_merged_in_place_are_not_shown_twice():
     assert merged[0]["text"] == "a\nb\nc\n"
 
 
-@pytest.mark.parametrize("chapter", sorted(p.name for p in (ROOT / "book").glob("*.ipynb") if p.stem != "results"))
-def test_every_exercise_has_a_solution(chapter):
-    notebook = json.loads((ROOT / "book" / chapter).read_text())
+CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("*.ipynb") if p.stem != "results")
+
+
+def _exercises(chapter: str) -> str:
+    """The chapter's markdown from its "## Exercises" heading on."""
+    notebook = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
     markdown = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
-    exercises = markdown[markdown.index("## Exercises"):]
+    return markdown[markdown.index("## Exercises"):]
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_every_exercise_has_a_solution(chapter):
+    exercises = _exercises(chapter)
     numbered = re.findall(r"^\d+\. \*\*", exercises, flags=re.M)
     _, solutions = student_edition.strip_solutions(exercises)
     assert numbered and len(solutions) == len(numbered), f"{len(numbered)} exercises, {len(solutions)} solutions"
@@ -80,14 +88,11 @@ NOT_MEASURED = {
 }
 
 
-@pytest.mark.parametrize("chapter", sorted(p.stem for p in (ROOT / "book").glob("*.ipynb") if p.stem != "results"))
+@pytest.mark.parametrize("chapter", CHAPTERS)
 def test_every_solution_states_what_a_correct_run_gives(chapter):
     """For teachers: a numeric exercise's solution states the range measured in this build; a coding
     exercise names its checker; the few derivations are listed above."""
-    notebook = json.loads((ROOT / "book" / f"{chapter}.ipynb").read_text())
-    markdown = "\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "markdown")
-    exercises = markdown[markdown.index("## Exercises"):]
-    questions = re.split(r"^(\d+)\. \*\*", exercises, flags=re.M)[1:]
+    questions = re.split(r"^(\d+)\. \*\*", _exercises(chapter), flags=re.M)[1:]
     unanswered = []
     for number, text in zip(questions[::2], questions[1::2]):
         question = text.split("```{admonition} Solution")[0]
