@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 MATHJAX_ROOT ?= .mathjax
 MATHJAX := $(MATHJAX_ROOT)/static/mathjax/tex-mml-chtml.js
 
-.PHONY: book check-site test venv clean
+.PHONY: book notebooks student check-site test venv clean
 
 venv: $(STAMP)
 
@@ -37,11 +37,21 @@ $(MATHJAX): $(STAMP)
 # executed outputs, _build/student/_build/html) and checks it against the teacher edition.
 EDITION ?= teacher
 
-book: $(STAMP) $(MATHJAX)
-	CT_PROGRESS=0 $(VENV)/bin/jupyter-book build -W -n --keep-going .  # no progress bars in static pages
+# Each chapter executed once into _build/executed (tools/book_build.py): the website, the student
+# edition and `make test` all read that execution; a chapter runs again only when it or the package
+# changed. FORCE=1 executes every chapter again.
+notebooks: $(STAMP)
+	$(PY) tools/book_build.py execute $(if $(FORCE),--force)
+
+book: notebooks $(MATHJAX)
+	$(PY) tools/book_build.py html
 	@echo "The website is in _build/html/index.html"
-	if [ "$(EDITION)" = student ]; then $(PY) tools/student_edition.py build && $(PY) tools/student_edition.py check; \
+	if [ "$(EDITION)" = student ]; then $(MAKE) student; \
 	elif [ "$(EDITION)" != teacher ]; then echo "EDITION must be teacher or student, got $(EDITION)"; exit 2; fi
+
+# The student edition from the chapters the teacher edition shows, then its page-by-page check.
+student: $(STAMP)
+	$(PY) tools/student_edition.py build && $(PY) tools/student_edition.py check
 
 # Internal links, then every page in headless Chromium (console errors, failed requests, raw TeX);
 # screenshots in _build/screenshots. Needs a built book.
@@ -49,7 +59,7 @@ check-site: $(STAMP)
 	$(PY) tools/check_site.py _build/html --screenshots _build/screenshots
 
 test: $(STAMP)
-	$(PY) -m pytest tests book --nbval-lax --nbval-current-env --durations=10
+	$(PY) -m pytest tests book --durations=10  # each chapter: one test on its one execution (conftest.py)
 
 clean:
 	rm -rf _build .pytest_cache .mathjax

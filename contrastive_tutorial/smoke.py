@@ -44,7 +44,7 @@ def active() -> bool:
 
 
 # --------------------------------------------------------------------------- amounts
-_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs"}
+_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs", "dashboard_every"}
 _TWO = {"max_steps", "sup_max_steps", "uscal_max_steps", "steps", "sweep_steps", "variation_steps", "scratch_steps"}
 _BATCH = {"batch_size", "sup_batch_size", "uscal_batch_size"}
 _SAMPLE = {"test_texts", "robust_texts", "hardness_sentences", "max_texts", "baseline_max_texts", "sts_max_pairs",
@@ -75,9 +75,9 @@ def clamp(settings: dict[str, Any]) -> dict[str, Any]:
         elif key in _ENDS:
             value = tuple(value)
             out[key] = value if len(value) <= 2 else (value[0], value[-1])
-        elif key == "datasets":  # the first set and those the chapter's pictures and ablation read
-            wanted = (value[0], settings.get("picture_dataset"), settings.get("ablation_dataset"))
-            out[key] = tuple(d for d in dict.fromkeys(wanted) if d in value)
+        elif key == "datasets":  # the sets the chapter's pictures and ablation read, else the first
+            wanted = [d for d in (settings.get("picture_dataset"), settings.get("ablation_dataset")) if d in value]
+            out[key] = tuple(dict.fromkeys(wanted)) or tuple(value)[:1]
         elif key == "sweep_batch_sizes":  # batch sizes below the stand-in data's size
             out[key] = (4, 8)[-len(value):]
         elif key in _SHOTS and value is not None:

@@ -116,10 +116,27 @@ def _check(sides: list[np.ndarray], labels, level: float, n_boot: int) -> np.nda
     return labels
 
 
+def _draws(rng: np.random.Generator, sides: list[np.ndarray], items: int, paired: bool):
+    """One replicate's resampled items and, for each side, its resampled seed rows."""
+    idx = rng.integers(0, items, items)
+    shared = rng.integers(0, len(sides[0]), len(sides[0])) if paired and len(sides[0]) > 1 else None
+    seeds = []
+    for side in sides:
+        if shared is not None:
+            seeds.append(shared)
+        else:
+            seeds.append(rng.integers(0, len(side), len(side)) if len(side) > 1 else np.zeros(1, dtype=int))
+    return idx, seeds
+
+
 def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int, seed: int, paired: bool = False):
     """Each side's observed score (mean over its seeds) and ``(n_boot, sides)`` replicates:
     the same resampled items for every side; the seeds resampled for each side on its own, or,
-    ``paired``, the same seed rows for every side (row ``s`` of each side is seed ``s``)."""
+    ``paired``, the same seed rows for every side (row ``s`` of each side is seed ``s``).
+
+    The book's metrics (:func:`accuracy`, :func:`spearman`, :func:`sts_average`) score a block of
+    replicates at once from how often each item was drawn (:data:`_BY_COUNTS`); the numbers are
+    those of scoring each resample on its own, which any other metric does."""
     rng = np.random.default_rng(seed)
     items = len(labels)
 
@@ -128,16 +145,67 @@ def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int,
 
     observed = [score(side, np.arange(items), np.arange(len(side))) for side in sides]
     replicates = np.empty((n_boot, len(sides)))
-    for r in range(n_boot):
-        idx = rng.integers(0, items, items)
-        shared = rng.integers(0, len(sides[0]), len(sides[0])) if paired and len(sides[0]) > 1 else None
+    by_counts = _BY_COUNTS.get(metric)
+    block = n_boot if by_counts is None else max(1, min(n_boot, 4_000_000 // max(items, 1)))
+    for first in range(0, n_boot, block):
+        draws = [_draws(rng, sides, items, paired) for _ in range(min(block, n_boot - first))]
+        rows = slice(first, first + len(draws))
+        if by_counts is None:
+            replicates[rows] = [[score(side, idx, seeds[j]) for j, side in enumerate(sides)] for idx, seeds in draws]
+            continue
+        offsets = np.arange(len(draws))[:, None] * items
+        counts = np.bincount((np.stack([idx for idx, _ in draws]) + offsets).ravel(),
+                             minlength=len(draws) * items).reshape(len(draws), items)
         for j, side in enumerate(sides):
-            if shared is not None:
-                seeds = shared
-            else:
-                seeds = rng.integers(0, len(side), len(side)) if len(side) > 1 else np.zeros(1, dtype=int)
-            replicates[r, j] = score(side, idx, seeds)
+            per_seed = np.stack([by_counts(side[s], labels, counts) for s in range(len(side))], axis=1)
+            picked = np.stack([seeds[j] for _, seeds in draws])  # (replicates, seeds drawn)
+            replicates[rows, j] = np.take_along_axis(per_seed, picked, axis=1).mean(axis=1)
     return observed, replicates
+
+
+def _ranks_by_counts(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Average ranks (ties shared, as in :func:`spearman`) of the items of a resample that holds
+    item ``i`` ``counts[r, i]`` times, for each row ``r``: ``(replicates, items)``."""
+    order = np.argsort(values, kind="stable")
+    new_value = np.r_[True, values[order][1:] != values[order][:-1]]
+    group = np.empty(len(values), dtype=np.intp)
+    group[order] = np.cumsum(new_value) - 1
+    in_group = np.add.reduceat(counts[:, order], np.flatnonzero(new_value), axis=1).astype(np.float64)
+    # a group of G equal values fills the positions (c - G + 1) .. c, where c counts it and all below
+    return (np.cumsum(in_group, axis=1) - (in_group - 1) / 2)[:, group]
+
+
+def _spearman_by_counts(predictions: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`spearman` of each resample that ``counts`` describes (rows of item multiplicities)."""
+    weight = counts.astype(np.float64)
+    total = weight.sum(axis=1, keepdims=True)
+    centred = []
+    for values in (predictions, labels):
+        ranks = _ranks_by_counts(np.asarray(values, dtype=np.float64), counts)
+        centred.append(ranks - (weight * ranks).sum(axis=1, keepdims=True) / np.maximum(total, 1))
+    a, b = centred
+    denominator = np.sqrt((weight * a * a).sum(axis=1) * (weight * b * b).sum(axis=1))
+    safe = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, 100.0 * (weight * a * b).sum(axis=1) / safe, 0.0)
+
+
+def _sts_average_by_counts(similarities: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """:func:`sts_average` of each resample: the tasks a resample holds, averaged."""
+    gold, task = labels[:, 0], labels[:, 1]
+    scores, present = [], []
+    for t in np.unique(task):
+        mine = task == t
+        scores.append(_spearman_by_counts(similarities[mine], gold[mine], counts[:, mine]))
+        present.append(counts[:, mine].sum(axis=1) > 0)
+    scores, present = np.stack(scores, axis=1), np.stack(present, axis=1)
+    return (scores * present).sum(axis=1) / present.sum(axis=1)
+
+
+def _accuracy_by_counts(predictions: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return 100.0 * (counts * (predictions == labels)).sum(axis=1) / counts.sum(axis=1)
+
+
+_BY_COUNTS = {accuracy: _accuracy_by_counts, spearman: _spearman_by_counts, sts_average: _sts_average_by_counts}
 
 
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:

@@ -84,6 +84,11 @@ def test_clamp_cuts_amounts_and_keeps_shapes() -> None:
     assert cut["max_steps"] == 2 and cut["sup_epochs"] == 1 and cut["batch_size"] == 8
     assert cut["seeds"] == (0,) and cut["shots"] == (2,) and cut["sweep_temperatures"] == (0.01, 1.0)
     assert cut["max_length"] == full["max_length"] and cut["sts_max_pairs"] is None
+    # how often to evaluate, and which of several data sets of one loader, change no code path: one run
+    for chapter in ("beyond", "sccl"):
+        colab, full = (smoke.clamp(dict(profile(chapter, name).settings)) for name in ("colab", "full"))
+        assert colab == full, chapter
+    assert smoke.clamp(dict(profile("sccl", "full").settings))["datasets"] == ("searchsnippets",)  # the pictures' set
 
 
 def test_stand_ins_have_the_hub_schemas(monkeypatch) -> None:

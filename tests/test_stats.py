@@ -135,3 +135,35 @@ def test_paired_seeds_cancel_what_a_seed_does_to_both_runs():
     assert (stats.compare_runs(rows, "a", "b", labels, "c", n_boot=400).low, ) == pytest.approx((paired.low,))
     with pytest.raises(ValueError, match="paired_seeds needs the same seeds"):
         stats.compare(a, b[:2], labels, paired_seeds=True)
+
+
+def test_block_scoring_gives_the_numbers_of_scoring_each_resample():
+    """The book's metrics score blocks of replicates from item counts (stats._BY_COUNTS); a lambda
+    around the same metric takes the plain path, one resample at a time. Ties in the predictions and
+    the gold scores, tasks of unequal size, several seeds, paired and unpaired seeds."""
+    from contrastive_tutorial import stats
+
+    rng = np.random.default_rng(1)
+    n = 120
+    task = np.repeat(np.arange(4), [50, 40, 25, 5]).astype(float)
+    gold = np.round(rng.uniform(0, 5, n) * 2) / 2
+    sts_labels = np.stack([gold, task], axis=1)
+    a, b = rng.normal(size=(3, n)), rng.normal(size=(3, n))
+    a[:, :20] = 0.5
+    classes = rng.integers(0, 3, n)
+    cases = [(stats.sts_average, sts_labels, a, b), (stats.spearman, gold, a, b[:2]),
+             (stats.accuracy, classes, rng.integers(0, 3, (3, n)), rng.integers(0, 3, (1, n)))]
+    for metric, labels, x, y in cases:
+        for paired in (False, True):
+            if paired and len(x) != len(y):
+                continue
+            fast = stats._bootstrap([x, y], labels, metric, 300, 0, paired)
+            plain = stats._bootstrap([x, y], labels, lambda p, q: metric(p, q), 300, 0, paired)
+            assert fast[0] == plain[0]
+            np.testing.assert_allclose(fast[1], plain[1], rtol=0, atol=1e-9)
+    # a resample that misses a task averages the tasks it holds, as the plain path does
+    tiny = np.stack([np.array([1.0, 2.0, 3.0, 1.0]), np.array([0.0, 0.0, 0.0, 1.0])], axis=1)
+    counts = np.array([[1, 1, 1, 0], [2, 0, 1, 1]])
+    sims = np.array([0.1, 0.3, 0.2, 0.9])
+    expected = [stats.sts_average(sims[np.repeat(np.arange(4), c)], tiny[np.repeat(np.arange(4), c)]) for c in counts]
+    np.testing.assert_allclose(stats._sts_average_by_counts(sims, tiny, counts), expected, atol=1e-12)

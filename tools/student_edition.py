@@ -4,10 +4,10 @@
     python tools/student_edition.py check [--out _build/student]
 
 ``build`` stages a copy of the book in which every chapter is the notebook the teacher build
-executed (``_build/jupyter_execute``), with its solution blocks removed, and builds it with
-execution switched off: the student pages carry the very outputs of the teacher pages, and a
-second build costs a minute instead of a second execution of every chapter. The downloadable
-notebooks of the student site are the stripped ones. ``check`` compares the two sites page by
+executed (``_build/executed``, made by ``tools/book_build.py``), with its solution blocks removed,
+and builds it with execution switched off, as the teacher edition is built: the student pages carry
+the very outputs of the teacher pages, and a second build costs a minute instead of a second
+execution of every chapter. The downloadable notebooks of the student site are the stripped ones. ``check`` compares the two sites page by
 page: no solution text in any student page or notebook, and every other text unchanged.
 
 ``make book EDITION=student`` runs both after the teacher build.
@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import book_build  # noqa: E402  (tools/ is not a package)
+
 SOLUTION = re.compile(r"^```\{admonition\} Solution\s*$")
 
 
@@ -64,9 +65,10 @@ def strip_notebook(notebook: dict) -> tuple[dict, list[str]]:
 def merge_streams(notebook: dict) -> dict:
     """Each cell's stdout (and stderr) as one output, where the teacher page shows it.
 
-    The executed notebooks that the teacher build leaves in ``_build/jupyter_execute`` were merged
-    in place (``nb_merge_streams``): the first stream of each name holds the whole text and the
-    later ones are stale copies of its parts. Rendering them again would print those parts twice.
+    A kernel sends a cell's printed text in many pieces; the teacher page merges them at render time
+    (``nb_merge_streams``). The student notebooks are downloadable as they are, so they are merged
+    here. Streams already merged in place (the first of each name holding the whole text, the
+    later ones stale copies of its parts) are not printed twice.
     """
     for cell in notebook["cells"]:
         first: dict[str, dict] = {}
@@ -92,28 +94,9 @@ def _chapters() -> list[Path]:
 
 
 def build(out: Path) -> None:
-    executed = ROOT / "_build" / "jupyter_execute" / "book"
-    missing = [p.name for p in _chapters() if not (executed / p.name).exists()]
-    if missing:
-        raise SystemExit(f"build the teacher edition first (make book): no executed notebook for {missing}")
-    stage = out / "source"
     shutil.rmtree(out, ignore_errors=True)
-    stage.mkdir(parents=True)
-    for name in ("_toc.yml",):
-        shutil.copy(ROOT / name, stage / name)
-    config = (ROOT / "_config.yml").read_text()
-    if "execute_notebooks: force" not in config:
-        raise SystemExit("_config.yml: expected 'execute_notebooks: force' to switch off for the student build")
-    (stage / "_config.yml").write_text(config.replace("execute_notebooks: force", "execute_notebooks: \"off\""))
-    shutil.copytree(ROOT / "book", stage / "book", ignore=shutil.ignore_patterns("*.ipynb", "__pycache__"))
-    if (ROOT / ".mathjax").exists():
-        shutil.copytree(ROOT / ".mathjax", stage / ".mathjax")
-    for chapter in _chapters():
-        notebook, _ = strip_notebook(merge_streams(json.loads((executed / chapter.name).read_text())))
-        (stage / "book" / chapter.name).write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n")
-    jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    subprocess.run([str(jupyter_book), "build", "-W", "-n", "--keep-going", str(stage), "--path-output", str(out)],
-                   check=True, env={**os.environ, "CT_PROGRESS": "0"})
+    source = book_build.stage(out, transform=lambda notebook: strip_notebook(merge_streams(notebook))[0])
+    book_build.build_html(source, out)
     print(f"The student edition is in {out / '_build' / 'html' / 'index.html'}")
 
 

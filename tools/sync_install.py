@@ -25,8 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CELL = '''# NBVAL_SKIP
-# On Google Colab, install the book's package first (this cell does nothing elsewhere).
+CELL = '''# On Google Colab, install the book's package first (this cell does nothing elsewhere).
 import subprocess, sys
 if "google.colab" in sys.modules:
     subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
