@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["active", "BANNER", "clamp", "model_folder", "load_dataset"]
+__all__ = ["active", "BANNER", "clamp", "model_folder", "load_dataset", "STAND_IN_MODELS"]
 
 BANNER = ("SMOKE MODE (CT_SMOKE=1): random weights, stand-in data and one or two steps. "
           "This checks code paths and shapes, not results: no number below means anything.")
@@ -44,7 +44,7 @@ def active() -> bool:
 
 
 # --------------------------------------------------------------------------- amounts
-_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs", "dashboard_every"}
+_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs"}
 _TWO = {"max_steps", "sup_max_steps", "uscal_max_steps", "steps", "sweep_steps", "variation_steps", "scratch_steps"}
 _BATCH = {"batch_size", "sup_batch_size", "uscal_batch_size"}
 _SAMPLE = {"test_texts", "robust_texts", "hardness_sentences", "max_texts", "baseline_max_texts", "sts_max_pairs",
@@ -68,6 +68,8 @@ def clamp(settings: dict[str, Any]) -> dict[str, Any]:
             out[key] = 2
         elif key in _BATCH:
             out[key] = min(value, 8)
+        elif key == "dashboard_every":  # the colab profile's 100: the first and last steps of a smoke run
+            out[key] = min(value, 100)
         elif key in _SAMPLE and value is not None:
             out[key] = min(value, 16)
         elif key in _FIRST:
@@ -113,6 +115,10 @@ def _bpe_tokenizer():
                                 cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
 
 
+# every hub model the GPU profiles load, built by :func:`_build`
+STAND_IN_MODELS = ("bert-base-uncased", "roberta-large", "sentence-transformers/distilbert-base-nli-stsb-mean-tokens")
+
+
 def _build(model_id: str, folder: Path) -> None:
     import torch
     from transformers import (BertConfig, BertForPreTraining, BertTokenizerFast, DistilBertConfig, DistilBertModel,
@@ -136,12 +142,22 @@ def _build(model_id: str, folder: Path) -> None:
 
 
 def model_folder(model_id: str) -> str:
-    """A folder holding ``model_id``'s architecture at full size with random weights (built once, then reused)."""
+    """A folder holding ``model_id``'s architecture at full size with random weights (built once, then reused).
+
+    It is built in a folder of its own and renamed into place, so that smoke runs in parallel
+    processes never read a half-written model: the first rename wins, the others are dropped."""
     folder = _cache() / "models" / model_id.replace("/", "--")
     if not (folder / "done").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        _build(model_id, folder)
-        (folder / "done").touch()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+        _build(model_id, building)
+        (building / "done").touch()
+        try:
+            building.rename(folder)
+        except OSError:  # another process put it there first
+            import shutil
+
+            shutil.rmtree(building, ignore_errors=True)
     return str(folder)
 
 

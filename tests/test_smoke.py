@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -45,32 +46,73 @@ def _runs() -> list:
     return params
 
 
+# Smoke runs are small steps of large models: mostly one-threaded work. Two kernels of one thread
+# each finish the suite in about two thirds of the time of one kernel of two threads.
+WORKERS = int(os.environ.get("CT_SMOKE_WORKERS", "2"))
+
+
 @pytest.fixture(scope="module")
 def model_cache(tmp_path_factory) -> Path:
-    """Random-weight models are built once and shared by every notebook of the run."""
-    return tmp_path_factory.mktemp("smoke_models")
+    """Random-weight models are built once, before any notebook runs, and shared by every notebook of the run."""
+    cache = tmp_path_factory.mktemp("smoke_models")
+    before = os.environ.get("CT_SMOKE_CACHE")
+    os.environ["CT_SMOKE_CACHE"] = str(cache)
+    try:
+        for model_id in smoke.STAND_IN_MODELS:
+            smoke.model_folder(model_id)
+    finally:
+        os.environ.pop("CT_SMOKE_CACHE") if before is None else os.environ.__setitem__("CT_SMOKE_CACHE", before)
+    return cache
 
 
 def _environment(profile: str, cache: Path, runs: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("CT_DATA_DIR",)}
     env.update(CT_SMOKE="1", CT_PROFILE=profile, CT_SMOKE_CACHE=str(cache), CT_RUNS_DIR=str(runs), CT_PROGRESS="0",
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if WORKERS > 1:
+        env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     return env
 
 
-@pytest.mark.parametrize("chapter,profile", _runs())
-def test_chapter_runs_in_smoke_mode(chapter: str, profile: str, model_cache: Path, tmp_path: Path) -> None:
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+def _execute(chapter: str, profile: str, cache: Path, runs: Path):
+    """Run one chapter notebook under ``profile`` in smoke mode: ``(notebook, seconds)``."""
+    import nbclient
+    import nbformat
+
     notebook = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(ROOT / "book")}})
     start = time.perf_counter()
+    client.execute(env=_environment(profile, cache, runs))
+    return notebook, time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(request, model_cache: Path, tmp_path_factory):
+    """The selected (chapter, profile) runs, started at once on ``WORKERS`` kernels; each test waits for its own."""
+    pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pool = ThreadPoolExecutor(WORKERS)
+    futures = {}
+    for item in request.session.items:
+        if getattr(item, "originalname", None) != "test_chapter_runs_in_smoke_mode":
+            continue
+        chapter, profile = item.callspec.params["chapter"], item.callspec.params["profile"]
+        futures[chapter, profile] = pool.submit(_execute, chapter, profile, model_cache,
+                                                tmp_path_factory.mktemp("runs") / "runs")
+    yield futures
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.mark.parametrize("chapter,profile", _runs())
+def test_chapter_runs_in_smoke_mode(chapter: str, profile: str, smoke_runs) -> None:
+    import nbclient
+
     try:
-        client.execute(env=_environment(profile, model_cache, tmp_path / "runs"))
+        notebook, seconds = smoke_runs[chapter, profile].result()
     except nbclient.exceptions.CellExecutionError as error:
         pytest.fail(f"{chapter}.ipynb under CT_PROFILE={profile} in smoke mode: {error}", pytrace=False)
-    TIMES[f"{chapter}/{profile}"] = time.perf_counter() - start
+    TIMES[f"{chapter}/{profile}"] = seconds
     printed = "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for out in cell.get("outputs", []))
     assert smoke.BANNER in printed, "a chapter in smoke mode must print its profile, which says it is a smoke run"
@@ -109,7 +151,7 @@ def test_stand_ins_have_the_hub_schemas(monkeypatch) -> None:
 
 def teardown_module() -> None:
     if TIMES:
-        print("\nsmoke runs (s): " + json.dumps({k: round(v) for k, v in TIMES.items()}))
+        print(f"\nsmoke runs (s, {WORKERS} at a time): " + json.dumps({k: round(v) for k, v in TIMES.items()}))
 
 
 def test_smoke_models_are_the_real_kinds(model_cache: Path, monkeypatch) -> None:
