@@ -54,12 +54,11 @@ IMAGE_CLASSES = {"cifar10": 10, "digits": 10}
 PROMPT_TOKENS = 12  # what a template adds to a sentence
 
 
-# The quick profile is measured, not estimated: seconds each chapter took under nbval on the
-# 2-core CI machine (2026-12-01, the clean-clone CI on 1c0fe62; adversarial, unchanged since d4dec99,
-# keeps that run's time because other work shared the machine while it ran; benchmarks/RESULTS.md
-# keeps the history).
-QUICK_SECONDS = {"infonce": 90, "simclr": 83, "beyond": 174, "simcse": 196, "promptbert": 124, "scl": 119,
-                 "adversarial": 166, "sccl": 133, "scaling": 35}
+# The quick profile is measured, not estimated: seconds of each chapter's one execution
+# (tools/book_build.py) in the clean-clone CI on the 2-core CI machine (2026-12-03, on b8cd5f2's
+# notebooks and package but for smoke mode; benchmarks/RESULTS.md keeps the history).
+QUICK_SECONDS = {"infonce": 82, "simclr": 73, "beyond": 162, "simcse": 133, "promptbert": 80, "scl": 82,
+                 "adversarial": 129, "sccl": 94, "scaling": 30}
 
 
 @dataclass(frozen=True)

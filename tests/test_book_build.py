@@ -149,3 +149,11 @@ def test_make_test_fails_when_a_cell_of_a_chapter_raises(book, tmp_path):
     assert book.read_manifest()["second"]["errors"] and not book.read_manifest()["results"]["errors"]
     timings = json.loads((tmp_path / "_build" / "timings" / "pytest.json").read_text())
     assert timings["chapters"]["second"]["here"] and timings["parts"]["chapters"] > 0
+
+
+def test_the_key_does_not_depend_on_the_process_sys_path(book, monkeypatch):
+    """pytest puts the repository (and an editable install's egg-info) on sys.path, `make notebooks`
+    does not: both must compute the same key, or `make test` would execute every chapter again."""
+    before = book._environment_key()
+    monkeypatch.syspath_prepend(str(ROOT))
+    assert book._environment_key() == before

@@ -31,6 +31,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Callable, Iterable
 from importlib import metadata
@@ -70,7 +71,10 @@ def _digest(parts: Iterable[bytes]) -> str:
 
 def _environment_key() -> str:
     package = sorted(p for p in (ROOT / "contrastive_tutorial").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
-    versions = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
+    # the environment's own packages: metadata.distributions() alone also reads sys.path, which
+    # differs between processes (pytest puts the repository, and the package's egg-info, on it)
+    site = sorted({sysconfig.get_paths()[name] for name in ("purelib", "platlib")})
+    versions = sorted({f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions(path=site)})
     variables = [f"{name}={os.environ.get(name, '')}" for name in KEY_VARIABLES]
     return _digest([*(str(p.relative_to(ROOT)).encode() + p.read_bytes() for p in package),
                     (ROOT / "pyproject.toml").read_bytes(), "\n".join(versions + variables).encode(),
