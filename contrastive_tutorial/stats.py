@@ -156,8 +156,9 @@ def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int,
         offsets = np.arange(len(draws))[:, None] * items
         counts = np.bincount((np.stack([idx for idx, _ in draws]) + offsets).ravel(),
                              minlength=len(draws) * items).reshape(len(draws), items)
+        scorer = by_counts(labels, counts)
         for j, side in enumerate(sides):
-            per_seed = np.stack([by_counts(side[s], labels, counts) for s in range(len(side))], axis=1)
+            per_seed = np.stack([scorer(side[s]) for s in range(len(side))], axis=1)
             picked = np.stack([seeds[j] for _, seeds in draws])  # (replicates, seeds drawn)
             replicates[rows, j] = np.take_along_axis(per_seed, picked, axis=1).mean(axis=1)
     return observed, replicates
@@ -165,47 +166,61 @@ def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int,
 
 def _ranks_by_counts(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Average ranks (ties shared, as in :func:`spearman`) of the items of a resample that holds
-    item ``i`` ``counts[r, i]`` times, for each row ``r``: ``(replicates, items)``."""
+    item ``i`` ``counts[i, r]`` times, for each column ``r``: ``(items, replicates)``."""
     order = np.argsort(values, kind="stable")
     new_value = np.r_[True, values[order][1:] != values[order][:-1]]
     group = np.empty(len(values), dtype=np.intp)
     group[order] = np.cumsum(new_value) - 1
-    in_group = np.add.reduceat(counts[:, order], np.flatnonzero(new_value), axis=1).astype(np.float64)
+    in_group = np.add.reduceat(counts[order], np.flatnonzero(new_value), axis=0).astype(np.float64)
     # a group of G equal values fills the positions (c - G + 1) .. c, where c counts it and all below
-    return (np.cumsum(in_group, axis=1) - (in_group - 1) / 2)[:, group]
+    return (np.cumsum(in_group, axis=0) - (in_group - 1) / 2)[group]
 
 
-def _spearman_by_counts(predictions: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """:func:`spearman` of each resample that ``counts`` describes (rows of item multiplicities)."""
-    weight = counts.astype(np.float64)
-    total = weight.sum(axis=1, keepdims=True)
-    centred = []
-    for values in (predictions, labels):
-        ranks = _ranks_by_counts(np.asarray(values, dtype=np.float64), counts)
-        centred.append(ranks - (weight * ranks).sum(axis=1, keepdims=True) / np.maximum(total, 1))
-    a, b = centred
-    denominator = np.sqrt((weight * a * a).sum(axis=1) * (weight * b * b).sum(axis=1))
-    safe = np.where(denominator > 0, denominator, 1.0)
-    return np.where(denominator > 0, 100.0 * (weight * a * b).sum(axis=1) / safe, 0.0)
+def _spearman_scorer(labels: np.ndarray, counts: np.ndarray):
+    """``score(predictions)``: :func:`spearman` of each resample that ``counts`` describes (rows of
+    item multiplicities); the labels' ranks are computed once for every run scored on the block."""
+    items_first = np.ascontiguousarray(counts.T)  # (items, replicates): rows gather fast
+    weight = items_first.astype(np.float64)
+    total = np.maximum(weight.sum(axis=0), 1)
+
+    def centred_ranks(values: np.ndarray) -> np.ndarray:
+        ranks = _ranks_by_counts(np.asarray(values, dtype=np.float64), items_first)
+        return ranks - (weight * ranks).sum(axis=0) / total
+
+    b = centred_ranks(labels)
+    bb = (weight * b * b).sum(axis=0)
+
+    def score(predictions: np.ndarray) -> np.ndarray:
+        a = centred_ranks(predictions)
+        denominator = np.sqrt((weight * a * a).sum(axis=0) * bb)
+        safe = np.where(denominator > 0, denominator, 1.0)
+        return np.where(denominator > 0, 100.0 * (weight * a * b).sum(axis=0) / safe, 0.0)
+
+    return score
 
 
-def _sts_average_by_counts(similarities: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """:func:`sts_average` of each resample: the tasks a resample holds, averaged."""
+def _sts_average_scorer(labels: np.ndarray, counts: np.ndarray):
+    """``score(similarities)``: :func:`sts_average` of each resample, over the tasks it holds."""
     gold, task = labels[:, 0], labels[:, 1]
-    scores, present = [], []
-    for t in np.unique(task):
-        mine = task == t
-        scores.append(_spearman_by_counts(similarities[mine], gold[mine], counts[:, mine]))
-        present.append(counts[:, mine].sum(axis=1) > 0)
-    scores, present = np.stack(scores, axis=1), np.stack(present, axis=1)
-    return (scores * present).sum(axis=1) / present.sum(axis=1)
+    tasks = [task == t for t in np.unique(task)]
+    scorers = [_spearman_scorer(gold[mine], counts[:, mine]) for mine in tasks]
+    present = np.stack([counts[:, mine].sum(axis=1) > 0 for mine in tasks], axis=1)
+
+    def score(similarities: np.ndarray) -> np.ndarray:
+        scores = np.stack([scorer(similarities[mine]) for scorer, mine in zip(scorers, tasks)], axis=1)
+        return (scores * present).sum(axis=1) / present.sum(axis=1)
+
+    return score
 
 
-def _accuracy_by_counts(predictions: np.ndarray, labels: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    return 100.0 * (counts * (predictions == labels)).sum(axis=1) / counts.sum(axis=1)
+def _accuracy_scorer(labels: np.ndarray, counts: np.ndarray):
+    """``score(predictions)``: :func:`accuracy` of each resample."""
+    drawn = counts.sum(axis=1)
+    return lambda predictions: 100.0 * (counts * (predictions == labels)).sum(axis=1) / drawn
 
 
-_BY_COUNTS = {accuracy: _accuracy_by_counts, spearman: _spearman_by_counts, sts_average: _sts_average_by_counts}
+# the book's metrics, scored for a block of replicates at once: ``_BY_COUNTS[metric](labels, counts)(outputs)``
+_BY_COUNTS = {accuracy: _accuracy_scorer, spearman: _spearman_scorer, sts_average: _sts_average_scorer}
 
 
 def _interval(values: np.ndarray, level: float) -> tuple[float, float]:

@@ -166,4 +166,18 @@ def test_block_scoring_gives_the_numbers_of_scoring_each_resample():
     counts = np.array([[1, 1, 1, 0], [2, 0, 1, 1]])
     sims = np.array([0.1, 0.3, 0.2, 0.9])
     expected = [stats.sts_average(sims[np.repeat(np.arange(4), c)], tiny[np.repeat(np.arange(4), c)]) for c in counts]
-    np.testing.assert_allclose(stats._sts_average_by_counts(sims, tiny, counts), expected, atol=1e-12)
+    np.testing.assert_allclose(stats._sts_average_scorer(tiny, counts)(sims), expected, atol=1e-12)
+
+
+def test_bootstrap_benchmark_runs_and_both_paths_agree():
+    """benchmarks/bootstrap_speed.py on a small problem: a row per metric, the two intervals equal."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bootstrap_speed.py"
+    out = subprocess.run([sys.executable, str(script), "--items", "150", "--n-boot", "100", "--repeats", "1"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line for line in out.stdout.splitlines() if line.startswith(("| sts_average", "| spearman", "| accuracy"))]
+    assert len(rows) == 3 and all(row.rstrip().endswith("| True |") for row in rows), out.stdout

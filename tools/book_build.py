@@ -42,7 +42,6 @@ EXECUTED = ROOT / "_build" / "executed"
 MANIFEST = EXECUTED / "manifest.json"
 RESULTS = "results"  # the page that reads every other chapter's records
 KEY_VARIABLES = ("CT_PROFILE", "CT_SMOKE", "CT_DATA_DIR")
-CELL_TIMEOUT = 900  # seconds, as jupyter-book's `execute.timeout` in _config.yml
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -147,13 +146,21 @@ def _cell_seconds(notebook) -> list[float | None]:
     return seconds
 
 
+def _cell_timeout() -> int:
+    """Seconds a cell may run: ``execute.timeout`` of ``_config.yml``, as for jupyter-book itself."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "_config.yml").read_text()) if (ROOT / "_config.yml").exists() else {}
+    return int((config or {}).get("execute", {}).get("timeout", 900))
+
+
 def execute_one(name: str) -> dict:
     """Run ``book/<name>.ipynb`` to its end (a raising cell does not stop the rest) and save it."""
     import nbclient
     import nbformat
 
     notebook = nbformat.read(ROOT / "book" / f"{name}.ipynb", as_version=4)
-    client = nbclient.NotebookClient(notebook, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=True,
+    client = nbclient.NotebookClient(notebook, timeout=_cell_timeout(), kernel_name="python3", allow_errors=True,
                                      record_timing=True, resources={"metadata": {"path": str(ROOT / "book")}})
     start, failure = time.perf_counter(), None
     try:  # progress bars stay out of the static pages
