@@ -55,8 +55,8 @@ PROMPT_TOKENS = 12  # what a template adds to a sentence
 
 
 # The quick profile is measured, not estimated: seconds of each chapter's one execution
-# (tools/book_build.py) in the clean-clone CI on the 2-core CI machine (2026-12-03, on b8cd5f2's
-# notebooks and package but for smoke mode; benchmarks/RESULTS.md keeps the history).
+# (tools/book_build.py) in the clean-clone CI on the 2-core CI machine (2026-12-03, commit 8d73ecc,
+# the slower of that day's runs; benchmarks/RESULTS.md keeps the history).
 QUICK_SECONDS = {"infonce": 82, "simclr": 73, "beyond": 162, "simcse": 133, "promptbert": 80, "scl": 82,
                  "adversarial": 129, "sccl": 94, "scaling": 30}
 

@@ -47,8 +47,10 @@ def _runs() -> list:
 
 
 # Smoke runs are small steps of large models: mostly one-threaded work. Two kernels of one thread
-# each finish the suite in about two thirds of the time of one kernel of two threads.
-WORKERS = int(os.environ.get("CT_SMOKE_WORKERS", "2"))
+# each (CT_SMOKE_WORKERS=2) finished the suite in about two thirds of the time of one kernel of two
+# threads, but in one clean-clone CI run a kernel died (scl colab, RoBERTa-large, likely out of
+# memory beside another large model): one kernel at a time is the default until that is understood.
+WORKERS = int(os.environ.get("CT_SMOKE_WORKERS", "1"))
 
 
 @pytest.fixture(scope="module")
