@@ -487,15 +487,3 @@ def test_text_encoder_refuses_lengths_the_model_cannot_take(tiny_encoder_parts):
     with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
         TextEncoder(model, tokenizer, max_length=65)
 
-
-def test_mlm_step_speed_benchmark_smoke():
-    """The raw-encoder sizing benchmark runs on a tiny shape and prints its row."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "mlm_step_speed.py"
-    out = subprocess.run([sys.executable, str(script), "--seconds", "0.5", "--batch", "4", "--length", "16",
-                          "--vocab", "300", "--shapes", "1x64"], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "| 1 x 64 |" in out.stdout and "1.00x |" in out.stdout
