@@ -13,6 +13,7 @@ for the CI's timing table (``tools/ci_times.py``).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from collections import defaultdict
@@ -25,7 +26,9 @@ _PART_SECONDS: dict[str, float] = defaultdict(float)
 _EXECUTED_HERE: set[str] = set()
 
 
+@functools.cache
 def _book_build():
+    """tools/book_build.py (tools/ is not a package), loaded once per session."""
     spec = importlib.util.spec_from_file_location("book_build", ROOT / "tools" / "book_build.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

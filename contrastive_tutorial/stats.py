@@ -146,7 +146,7 @@ def _bootstrap(sides: list[np.ndarray], labels: np.ndarray, metric, n_boot: int,
     observed = [score(side, np.arange(items), np.arange(len(side))) for side in sides]
     replicates = np.empty((n_boot, len(sides)))
     by_counts = _BY_COUNTS.get(metric)
-    block = n_boot if by_counts is None else max(1, min(n_boot, 4_000_000 // max(items, 1)))
+    block = max(1, min(n_boot, 4_000_000 // max(items, 1)))  # replicates drawn (and held) at a time
     for first in range(0, n_boot, block):
         draws = [_draws(rng, sides, items, paired) for _ in range(min(block, n_boot - first))]
         rows = slice(first, first + len(draws))

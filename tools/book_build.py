@@ -100,13 +100,14 @@ def _write_manifest(manifest: dict[str, dict]) -> None:
     tmp.replace(MANIFEST)
 
 
-def out_of_date(names: Iterable[str] | None = None) -> list[str]:
-    """The chapters among ``names`` (all by default) without a current, error-free execution.
+def out_of_date(names: Iterable[str] | None = None, current: dict[str, str] | None = None) -> list[str]:
+    """The chapters among ``names`` (all by default) without a current, error-free execution;
+    ``current`` is :func:`keys`, when the caller has it already.
 
     Asked for the Results page alone, the chapters it reads come first where they have no
     execution with their current key; one whose current execution failed is not run again for it.
     """
-    current, manifest = keys(), read_manifest()
+    current, manifest = current or keys(), read_manifest()
 
     def stale(name: str, failed_too: bool = True) -> bool:
         entry = manifest.get(name)
@@ -183,11 +184,11 @@ def execute(names: Iterable[str] | None = None, force: bool = False, log: Callab
     """
     current = keys()
     wanted = list(current) if names is None else [n for n in current if n in set(names)]
-    todo = wanted if force else out_of_date(wanted)
+    todo = wanted if force else out_of_date(wanted, current)
     if force and RESULTS in todo:
         todo = list(current)
     # Results reads what the chapters record: run it again after any chapter, once all are current
-    if todo and RESULTS in current and RESULTS not in todo and set(out_of_date()) - {RESULTS} <= set(todo):
+    if todo and RESULTS in current and RESULTS not in todo and set(out_of_date(None, current)) - {RESULTS} <= set(todo):
         todo.append(RESULTS)
     manifest = read_manifest()
     guess = {n: manifest.get(n, {}).get("seconds", 120.0) for n in todo}
@@ -198,16 +199,15 @@ def execute(names: Iterable[str] | None = None, force: bool = False, log: Callab
         left = sum(guess[n] for n in todo[i:])
         log(f"book_build: executing {name}.ipynb ({i + 1}/{len(todo)}; about {left / 60:.0f} min left)")
         entry = execute_one(name)
-        current = keys()  # the package is hashed again: an edit during the run makes the entry stale
-        manifest = read_manifest()
-        manifest[name] = {"key": current[name], **entry}
+        manifest = read_manifest()  # the package is hashed again: an edit during the run makes the entry stale
+        manifest[name] = {"key": keys()[name], **entry}
         _write_manifest(manifest)
         state = f"{len(entry['errors'])} cell(s) raised" if entry["errors"] else "ok"
         log(f"book_build: {name}.ipynb took {entry['seconds']:.0f} s: {state}")
     if todo:
         log(f"book_build: {len(todo)} chapter(s) in {time.perf_counter() - started:.0f} s")
     manifest = read_manifest()
-    return [n for n in (names or keys()) if manifest.get(n, {}).get("errors")]
+    return [n for n in wanted if manifest.get(n, {}).get("errors")]
 
 
 def describe_errors(name: str, entry: dict) -> str:

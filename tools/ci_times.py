@@ -30,10 +30,12 @@ def table(folder: Path) -> str:
         total = int(time.time()) - int(start.read_text())
         lines.append(f"{total:6d} s  in all ({total / 60:.1f} min; the budget is 40 min, the limit 90)")
     tests = folder / "pytest.json"
+    again = set()
     if tests.exists():
-        parts = json.loads(tests.read_text())["parts"]
+        timings = json.loads(tests.read_text())
         lines.append("make test, by part:")
-        lines += [f"{seconds:8.1f} s  {part}" for part, seconds in parts.items()]
+        lines += [f"{seconds:8.1f} s  {part}" for part, seconds in timings["parts"].items()]
+        again = {name for name, chapter in timings.get("chapters", {}).items() if chapter["here"]}
     manifest = ROOT / "_build" / "executed" / "manifest.json"
     if manifest.exists():
         entries = sorted(json.loads(manifest.read_text()).items(), key=lambda item: -item[1]["seconds"])
@@ -41,7 +43,8 @@ def table(folder: Path) -> str:
         for name, entry in entries:
             flag = "  OVER BUDGET" if entry["seconds"] > 180 and name != "results" else ""
             failed = f"  {len(entry['errors'])} cell(s) raised" if entry["errors"] else ""
-            lines.append(f"{entry['seconds']:8.1f} s  {name}{flag}{failed}")
+            twice = "  executed again by make test" if name in again else ""
+            lines.append(f"{entry['seconds']:8.1f} s  {name}{flag}{failed}{twice}")
         lines.append(f"{sum(e['seconds'] for _, e in entries):8.1f} s  all chapters")
     return "\n".join(lines + ["=" * 71])
 
