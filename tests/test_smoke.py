@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -22,6 +25,7 @@ from contrastive_tutorial import smoke
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMES: dict[str, float] = {}
+PEAK_MB: dict[str, int] = {}
 
 
 def _runs() -> list:
@@ -47,10 +51,23 @@ def _runs() -> list:
 
 
 # Smoke runs are small steps of large models: mostly one-threaded work. Two kernels of one thread
-# each (CT_SMOKE_WORKERS=2) finished the suite in about two thirds of the time of one kernel of two
-# threads, but in one clean-clone CI run a kernel died (scl colab, RoBERTa-large, likely out of
-# memory beside another large model): one kernel at a time is the default until that is understood.
-WORKERS = int(os.environ.get("CT_SMOKE_WORKERS", "1"))
+# each finished the suite in about two thirds of the time of one kernel of two threads. In one
+# clean-clone CI run a kernel died when SCL's colab and full runs (each fine-tuning RoBERTa-large,
+# 13.5 GB of peak memory each, measured) ran side by side: runs that load a large model
+# take turns (:func:`_schedule`): at most one of them runs at a time, beside small ones.
+WORKERS = int(os.environ.get("CT_SMOKE_WORKERS", "2"))
+LARGE_MODELS = ("roberta-large",)
+PEAK_CELL = "import resource; print('CT_PEAK_RSS_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"
+
+
+def _is_large(chapter: str, profile: str) -> bool:
+    """Whether a smoke run of ``chapter`` under ``profile`` loads one of LARGE_MODELS."""
+    from contrastive_tutorial import profile as settings
+    from contrastive_tutorial.chapters import CHAPTERS
+
+    record = next(c for c in CHAPTERS.values() if c.notebook == chapter)
+    values = smoke.clamp(dict(settings(record.profile, profile).settings)).values()
+    return any(value in LARGE_MODELS for value in values if isinstance(value, str))
 
 
 @pytest.fixture(scope="module")
@@ -77,16 +94,74 @@ def _environment(profile: str, cache: Path, runs: Path) -> dict[str, str]:
 
 
 def _execute(chapter: str, profile: str, cache: Path, runs: Path):
-    """Run one chapter notebook under ``profile`` in smoke mode: ``(notebook, seconds)``."""
+    """Run one chapter notebook under ``profile`` in smoke mode: ``(notebook, seconds, peak MB)``.
+
+    A last cell, removed again afterwards, has the kernel print its peak resident memory.
+    """
     import nbclient
     import nbformat
 
     notebook = nbformat.read(ROOT / f"{chapter}.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell(PEAK_CELL))
     client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",
                                      resources={"metadata": {"path": str(ROOT / "book")}})
     start = time.perf_counter()
     client.execute(env=_environment(profile, cache, runs))
-    return notebook, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    peak = re.search(r"CT_PEAK_RSS_MB (\d+)", "".join(o.get("text", "") for o in notebook.cells[-1].outputs))
+    notebook.cells.pop()
+    return notebook, seconds, int(peak.group(1)) if peak else -1
+
+
+def _schedule(runs: list[tuple[str, str]], start) -> tuple[dict, Callable[[], None]]:
+    """Run ``start(chapter, profile)`` for every run on ``WORKERS`` threads: ``({run: Future}, stop)``.
+
+    A free worker takes the first waiting run it may start: any small one, and a large one
+    (:func:`_is_large`) only while no other large one runs. ``stop()`` drops the runs not yet
+    started and waits for the others.
+    """
+    futures = {run: Future() for run in runs}
+    waiting = [(run, _is_large(*run)) for run in runs]
+    turn = threading.Condition()
+    busy = {"large": False}
+
+    def work() -> None:
+        while True:
+            with turn:
+                while True:
+                    if not waiting:
+                        return
+                    pick = next((item for item in waiting if not (item[1] and busy["large"])), None)
+                    if pick is not None:
+                        break
+                    turn.wait()
+                waiting.remove(pick)
+                busy["large"] = busy["large"] or pick[1]
+            (run, large), future = pick, futures[pick[0]]
+            try:
+                future.set_result(start(*run))
+            except BaseException as error:  # noqa: BLE001 (the test that waits for it reports it)
+                future.set_exception(error)
+            finally:
+                if large:
+                    with turn:
+                        busy["large"] = False
+                        turn.notify_all()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+
+    def stop() -> None:
+        with turn:
+            for (run, _) in waiting:
+                futures[run].cancel()
+            waiting.clear()
+            turn.notify_all()
+        for thread in threads:
+            thread.join()
+
+    return futures, stop
 
 
 @pytest.fixture(scope="module")
@@ -94,16 +169,12 @@ def smoke_runs(request, model_cache: Path, tmp_path_factory):
     """The selected (chapter, profile) runs, started at once on ``WORKERS`` kernels; each test waits for its own."""
     pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")
-    pool = ThreadPoolExecutor(WORKERS)
-    futures = {}
-    for item in request.session.items:
-        if getattr(item, "originalname", None) != "test_chapter_runs_in_smoke_mode":
-            continue
-        chapter, profile = item.callspec.params["chapter"], item.callspec.params["profile"]
-        futures[chapter, profile] = pool.submit(_execute, chapter, profile, model_cache,
-                                                tmp_path_factory.mktemp("runs") / "runs")
+    selected = [(item.callspec.params["chapter"], item.callspec.params["profile"]) for item in request.session.items
+                if getattr(item, "originalname", None) == "test_chapter_runs_in_smoke_mode"]
+    futures, stop = _schedule(selected, lambda chapter, profile: _execute(
+        chapter, profile, model_cache, tmp_path_factory.mktemp("runs") / "runs"))
     yield futures
-    pool.shutdown(wait=True, cancel_futures=True)
+    stop()
 
 
 @pytest.mark.parametrize("chapter,profile", _runs())
@@ -111,10 +182,10 @@ def test_chapter_runs_in_smoke_mode(chapter: str, profile: str, smoke_runs) -> N
     import nbclient
 
     try:
-        notebook, seconds = smoke_runs[chapter, profile].result()
+        notebook, seconds, peak = smoke_runs[chapter, profile].result()
     except nbclient.exceptions.CellExecutionError as error:
         pytest.fail(f"{chapter}.ipynb under CT_PROFILE={profile} in smoke mode: {error}", pytrace=False)
-    TIMES[f"{chapter}/{profile}"] = seconds
+    TIMES[f"{chapter}/{profile}"], PEAK_MB[f"{chapter}/{profile}"] = seconds, peak
     printed = "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
                       for out in cell.get("outputs", []))
     assert smoke.BANNER in printed, "a chapter in smoke mode must print its profile, which says it is a smoke run"
@@ -154,6 +225,7 @@ def test_stand_ins_have_the_hub_schemas(monkeypatch) -> None:
 def teardown_module() -> None:
     if TIMES:
         print(f"\nsmoke runs (s, {WORKERS} at a time): " + json.dumps({k: round(v) for k, v in TIMES.items()}))
+        print("smoke runs' peak resident memory (MB): " + json.dumps(PEAK_MB))
 
 
 def test_smoke_models_are_the_real_kinds(model_cache: Path, monkeypatch) -> None:
@@ -190,3 +262,33 @@ def test_smoke_runs_keep_apart_and_record_nothing(tmp_path: Path, monkeypatch) -
     from contrastive_tutorial.train import precision
 
     assert precision("cpu").name == "bf16"  # the mixed-precision path runs on the CPU too
+
+
+def test_runs_of_large_models_take_turns(monkeypatch) -> None:
+    """SCL's two runs fine-tune RoBERTa-large: they never run side by side, while small runs fill the other worker."""
+    large = {values for values in (p.values for p in _runs()) if _is_large(*values)}
+    assert large == {("book/scl", "colab"), ("book/scl", "full")}
+    monkeypatch.setattr(f"{__name__}.WORKERS", 2)
+    runs = [("book/scl", "colab"), ("book/scl", "full"), ("book/infonce", "full"), ("book/simclr", "full")]
+    log, lock = [], threading.Lock()
+
+    def start(chapter: str, profile: str) -> str:
+        with lock:
+            log.append(("start", chapter, profile))
+        time.sleep(0.05 if "scl" in chapter else 0.01)
+        with lock:
+            log.append(("end", chapter, profile))
+        if chapter == "book/simclr":
+            raise RuntimeError("a failing run")
+        return chapter
+
+    futures, stop = _schedule(runs, start)
+    assert futures["book/scl", "full"].result(timeout=10) == "book/scl"
+    with pytest.raises(RuntimeError, match="a failing run"):
+        futures["book/simclr", "full"].result(timeout=10)
+    stop()
+    running, most = set(), 0
+    for event, chapter, profile in log:
+        running = running | {chapter + profile} if event == "start" else running - {chapter + profile}
+        most = max(most, sum("scl" in r for r in running))
+    assert most == 1 and log.index(("start", "book/infonce", "full")) < log.index(("start", "book/scl", "full"))
