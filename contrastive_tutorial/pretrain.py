@@ -31,8 +31,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from torch import Tensor, nn
 from .data import SourceUnavailableError, data_dir
 
 __all__ = ["PretrainSettings", "SETTINGS", "read_corpus", "train_tokenizer", "token_blocks", "mask_tokens",
-           "MaskedLM", "heldout_loss", "pretrain", "export"]
+           "MaskedLM", "heldout_loss", "heldout_blocks", "shared_sentences", "pretrain", "export", "settings"]
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -68,9 +69,9 @@ class PretrainSettings:
     batch_size: int = 64
     lr: float = 7e-4  # high for BERT-base, usual for small models trained briefly (ELECTRA-small: 5e-4)
     weight_decay: float = 0.01
-    warmup_steps: int = 200
-    steps: int = 3500
-    eval_every: int = 250
+    warmup_steps: int = 150
+    steps: int = 2600  # about 85 minutes on two cores
+    eval_every: int = 200
     amp: str | bool | None = "bf16"  # bf16 autocast (fast where the CPU has bf16 units; float32 weights)
     seed: int = 0
 
@@ -158,6 +159,29 @@ def read_corpus(name: str = "en", max_words: int | None = None) -> list[list[str
     if not documents:
         raise ValueError(f"corpus {name!r} holds no text")
     return documents
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+_NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def _normal(text: str) -> str:
+    return _NOT_WORD.sub(" ", text.lower()).strip()
+
+
+def shared_sentences(evaluation: Iterable[str], documents: Iterable[Sequence[str]], min_words: int = 4) -> set[str]:
+    """The evaluation sentences (of at least ``min_words`` words) that occur in the corpus, as a
+    whole paragraph or as one of its sentences, after lower-casing and keeping letters and digits
+    only. An empty set is what a decontaminated corpus gives."""
+    wanted = {n for n in map(_normal, evaluation) if len(n.split()) >= min_words}
+    found = set()
+    for doc in documents:
+        for paragraph in doc:
+            for piece in (paragraph, *_SENTENCE.split(paragraph)):
+                n = _normal(piece)
+                if n in wanted:
+                    found.add(n)
+    return found
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -298,8 +322,12 @@ def prepare(s: PretrainSettings, out: Path):
     from transformers import AutoTokenizer
 
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / "blocks.npz"
-    if (out / "tokenizer").is_dir() and cache.exists():
+    cache, made_by = out / "blocks.npz", out / "blocks.json"
+    what = {k: getattr(s, k) for k in ("corpus", "max_words", "heldout_documents", "vocab_size", "max_length")}
+    if (out / "tokenizer").is_dir() and cache.exists() and made_by.exists():
+        if json.loads(made_by.read_text()) != what:
+            raise ValueError(f"{out} holds a run with other corpus or tokenizer settings "
+                             f"({made_by.read_text().strip()}); use another --out folder")
         tokenizer = AutoTokenizer.from_pretrained(out / "tokenizer")
         arrays = np.load(cache)
         return tokenizer, arrays["train"], arrays["heldout"]
@@ -310,6 +338,7 @@ def prepare(s: PretrainSettings, out: Path):
     heldout_blocks = token_blocks(tokenizer, heldout_docs, s.max_length)
     tokenizer.save_pretrained(out / "tokenizer")
     np.savez(cache, train=train_blocks, heldout=heldout_blocks)
+    made_by.write_text(json.dumps(what) + "\n")
     return tokenizer, train_blocks, heldout_blocks
 
 
@@ -375,6 +404,16 @@ def export(model: nn.Module, tokenizer, folder: str | os.PathLike) -> Path:
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     tokenizer.save_pretrained(folder)
     return folder
+
+
+CARD_BLOCKS = 512  # the model card's held-out loss: the first blocks of the held-out documents
+
+
+def heldout_blocks(tokenizer, s: PretrainSettings, n: int | None = CARD_BLOCKS) -> np.ndarray:
+    """The first ``n`` blocks of the corpus's held-out documents (never trained on), tokenised by ``tokenizer``."""
+    _, heldout = _split(read_corpus(s.corpus, s.max_words), s.heldout_documents)
+    blocks = token_blocks(tokenizer, heldout, s.max_length)
+    return blocks if n is None else blocks[:n]
 
 
 def fingerprint(folder: str | os.PathLike) -> str:
