@@ -31,10 +31,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("recipe")
     train.add_argument("--profile", choices=("quick", "colab", "full"), default=None,
                        help="default: CT_PROFILE, else colab on a CUDA GPU and quick elsewhere")
-    train.add_argument("--out", type=Path, required=True, help="the run store folder (checkpoints and results)")
+    train.add_argument("--out", type=Path, required=True,
+                       help="the run store folder (checkpoints and results); a text recipe also saves its trained "
+                            "encoder there as a sentence-transformers folder, beside its JSON "
+                            "(PromptBERT: a transformers folder with its template)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a profile setting, e.g. --set max_steps=100 (repeatable)")
+                       help="override a profile setting, e.g. --set max_steps=100 or --set "
+                            "text_model=contrastive-tutorial/raw-bert-mini-en (repeatable)")
     pre = commands.add_parser(
         "pretrain", help="pretrain the book's raw masked language model (what contrastive_tutorial.RAW_MODEL ships)",
         description="Pretrain a small BERT with masked language modelling on the book's corpus "
@@ -100,10 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     os.environ["CT_RUNS_DIR"] = str(args.out)  # the run store: checkpoints, and results beside them
     rank, world = _init_distributed()
-    P, history, scores = run_recipe(args.recipe, args.profile, args.seed, overrides)
+    P, history, scores, save = run_recipe(args.recipe, args.profile, args.seed, overrides)
     if rank == 0:
         out = args.out / P.chapter / P.name / f"{args.recipe}-seed{args.seed}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
+        if save is not None:
+            print(f"saved the trained encoder in {save(out.with_suffix(''))}")
         out.write_text(json.dumps({"recipe": args.recipe, "profile": P.name, "seed": args.seed, "processes": world,
                                    "settings": dict(P.settings), "scores": scores, "history": list(history)},
                                   indent=1, default=repr) + "\n")

@@ -556,13 +556,23 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
 
     ``wiki1m``: the one million Wikipedia sentences of SimCSE, from the hub
     (``princeton-nlp/datasets-for-simcse``). ``lee_background``: gensim's copy of the Lee
-    news corpus (300 Australian news articles) split into sentences, offline.
+    news corpus (300 Australian news articles) split into sentences, offline. ``corpus_en``:
+    the book's English pretraining corpus (``$CT_DATA_DIR/corpus/en``: Wikipedia, Wikinews and
+    Gutenberg) split into sentences, in its document order, offline: the raw encoder's
+    own text, as wiki1m is BERT's.
     Sentences shorter than ``min_words`` words are dropped; ``limit`` keeps the first ones.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
     if name == "lee_background":
         sentences = [s.strip() for doc in load_documents(name) for s in _SENTENCE_END.split(doc) if s.strip()]
+    elif name == "corpus_en":
+        from .pretrain import read_corpus
+
+        sentences = []
+        for doc in read_corpus("en", max_words=None if limit is None else 40 * limit):
+            sentences += [s.strip() for paragraph in doc for s in _SENTENCE_END.split(paragraph)
+                          if len(s.split()) >= min_words]
     elif name == "wiki1m":
         url = "hf://datasets/princeton-nlp/datasets-for-simcse/wiki1m_for_simcse.txt"
         hint = "use the quick profile's lee_background"
@@ -580,7 +590,7 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
         else:
             sentences = _from_hub("wiki1m", lambda: load_dataset("text", data_files=url, split="train"), hint)["text"]
     else:
-        raise ValueError(f"name must be 'wiki1m' or 'lee_background', got {name!r}")
+        raise ValueError(f"name must be 'wiki1m', 'lee_background' or 'corpus_en', got {name!r}")
     sentences = [s for s in sentences if len(s.split()) >= min_words]
     return _from_dict({"text": sentences[:limit] if limit else sentences})
 

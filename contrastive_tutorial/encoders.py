@@ -165,6 +165,18 @@ def resolve_model_id(model_id: str) -> str:
     return model_id
 
 
+def _quietly(load: Callable[..., Any], *args, **kwargs):
+    """``load(*args, **kwargs)`` without transformers' load report (the MLM head it leaves out is expected)."""
+    from transformers.utils import logging
+
+    before = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        return load(*args, **kwargs)
+    finally:
+        logging.set_verbosity(before)
+
+
 def load_text_model(model_id: str, **model_kwargs):
     """Tokenizer and encoder (``transformers.AutoModel``) for ``model_id``.
 
@@ -174,6 +186,9 @@ def load_text_model(model_id: str, **model_kwargs):
     from transformers import AutoModel, AutoTokenizer
 
     path = resolve_model_id(model_id)
+    if model_id in _OWN_MODELS:  # a masked LM's folder: the encoder without the MLM head, and no pooler
+        return AutoTokenizer.from_pretrained(path), _quietly(AutoModel.from_pretrained, path,
+                                                             **{"add_pooling_layer": False, **model_kwargs})
     try:
         return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, **model_kwargs)
     except OSError as error:

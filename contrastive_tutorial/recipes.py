@@ -8,7 +8,10 @@ the chapter's headline scores. Under ``torchrun --nproc_per_node N`` every proce
 its slice of each global batch with negatives gathered across processes
 (:func:`~contrastive_tutorial.train.train`); on GPUs, batch norm becomes ``SyncBatchNorm``.
 
-A recipe is ``fn(P, seed) -> (history, scores)``; ``P`` is the chapter's
+A recipe is ``fn(P, seed) -> (history, scores)``, or ``(history, scores, save)`` for a text
+recipe, where ``save(folder)`` writes the trained text encoder as a sentence-transformers folder
+(PromptBERT: a transformers folder with its template, see
+:func:`~contrastive_tutorial.methods.promptbert.save_prompt_encoder`); ``P`` is the chapter's
 :class:`~contrastive_tutorial.profiles.Profile`. Chapter "Appendix: large batches across GPUs
 and beyond memory" shows the command.
 """
@@ -32,7 +35,7 @@ __all__ = ["Recipe", "RECIPES"]
 @dataclass(frozen=True)
 class Recipe:
     chapter: str
-    run: Callable[[Profile, int], tuple[History, dict[str, float]]]
+    run: Callable[[Profile, int], tuple]  # (history, scores) or (history, scores, save)
     summary: str
 
 
@@ -109,6 +112,11 @@ def _simcse_encoder(P: Profile, seed: int):
     return encoder, lambda: _sts_average(P, lambda s: encoder.encode(s, pooler="cls_before_pooler"))
 
 
+def _saver(encoder, pooler: str) -> Callable[[Any], Any]:
+    """``save(folder)``: ``encoder`` as a sentence-transformers folder with the pooler the chapter evaluates."""
+    return lambda folder: encoder.save(folder, pooler=pooler)
+
+
 def _dev(P: Profile, pooler: str | None):
     from .data import load_sts
     from .methods.simcse import sts_dev_evaluator
@@ -134,7 +142,7 @@ def _simcse(supervised: bool):
             data = load_unlabelled_sentences(P.unlabelled_text)["text"]
             history = train_simcse(encoder, data, batch_size=P.batch_size, lr=P.lr, max_steps=P.max_steps,
                                    checkpoint=checkpoint(P, "simcse", {"seed": seed}), **common)
-        return history, {"sts_avg": sts()}
+        return history, {"sts_avg": sts()}, _saver(encoder, "cls_before_pooler")
 
     return run
 
@@ -152,7 +160,7 @@ def _promptbert(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
         student, 'This sentence : "[X]" means [MASK] .', load_unlabelled_sentences(P.unlabelled_text)["text"],
         batch_size=P.batch_size, lr=P.lr, max_steps=P.max_steps, evaluate=_dev(P, None), eval_every=P.eval_every,
         seed=seed, clip_grad_norm=P.clip_grad_norm, checkpoint=checkpoint(P, "promptbert", {"seed": seed}))
-    return history, {"sts_avg": _sts_average(P, student.encode)}
+    return history, {"sts_avg": _sts_average(P, student.encode)}, lambda folder: pb.save_prompt_encoder(student, folder)
 
 
 def _classifier(adversarial: bool):
@@ -192,7 +200,7 @@ def _uscal(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
     history = train_uscal(encoder, load_unlabelled_sentences(P.unlabelled_text)["text"], epsilon=P.epsilon,
                           alpha=P.alpha, temperature=P.temperature, batch_size=P.uscal_batch_size, lr=P.uscal_lr,
                           max_steps=P.uscal_max_steps, seed=seed, checkpoint=checkpoint(P, "uscal", {"seed": seed}))
-    return history, {"sts_avg": sts()}
+    return history, {"sts_avg": sts()}, _saver(encoder, "cls_before_pooler")
 
 
 def _sccl(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
@@ -221,7 +229,7 @@ def _sccl(P: Profile, seed: int) -> tuple[History, dict[str, float]]:
     history = sccl.train_sccl(model, texts, views=views, steps=P.steps, batch_size=P.batch_size, lr=P.lr, seed=seed,
                               checkpoint=checkpoint(P, "sccl", {"seed": seed}))
     scores = sccl.evaluate_clustering(model, texts, labels, seed=seed)
-    return history, {k: 100 * v for k, v in scores.items()}
+    return history, {k: 100 * v for k, v in scores.items()}, _saver(model.encoder, "mean")
 
 
 RECIPES: dict[str, Recipe] = {
@@ -239,8 +247,11 @@ RECIPES: dict[str, Recipe] = {
 
 
 def run_recipe(name: str, profile_name: str | None = None, seed: int = 0,
-               overrides: dict[str, Any] | None = None) -> tuple[Profile, History, dict[str, float]]:
-    """Run recipe ``name`` in ``profile_name`` (default: the active profile) with ``overrides``."""
+               overrides: dict[str, Any] | None = None) -> tuple[Profile, History, dict[str, float], Callable | None]:
+    """Run recipe ``name`` in ``profile_name`` (default: the active profile) with ``overrides``.
+
+    Returns the profile, the history, the scores and, for a text recipe, ``save(folder)`` that
+    writes the trained encoder (``None`` for the others)."""
     from types import MappingProxyType
 
     from . import profile
@@ -255,5 +266,5 @@ def run_recipe(name: str, profile_name: str | None = None, seed: int = 0,
                          f"(known: {sorted(P.settings)})")
     if overrides:
         P = Profile(P.name, P.chapter, P.reason, P.device, MappingProxyType({**P.settings, **overrides}))
-    history, scores = recipe.run(P, seed)
-    return P, history, scores
+    history, scores, *save = recipe.run(P, seed)
+    return P, history, scores, (save[0] if save else None)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import string
 from collections import Counter
+from pathlib import Path
 from collections.abc import Callable, Sequence
 
 import torch
@@ -42,6 +43,8 @@ __all__ = [
     "train_prompt_contrast",
     "mlm_topk_representation",
     "load_mlm",
+    "save_prompt_encoder",
+    "load_prompt_encoder",
     "token_frequencies",
     "static_token_average",
 ]
@@ -290,6 +293,48 @@ def train_prompt_contrast(
 
 
 # --------------------------------------------------------------------------- MLM head
+PROMPT_FILE = "prompt_encoder.json"
+
+
+def save_prompt_encoder(encoder: PromptEncoder, folder) -> Path:
+    """Save ``encoder`` so that :func:`load_prompt_encoder` rebuilds it: the transformer and
+    tokenizer (any ``transformers`` loader reads them) and ``prompt_encoder.json`` (template,
+    denoising, end-period rule, lengths, and the MLP when it is kept at test time).
+
+    A sentence-transformers folder cannot hold PromptBERT's representation (the [MASK] state
+    of the sentence placed inside a template), so this is a transformers folder.
+    """
+    import json
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    encoder.model.save_pretrained(folder)
+    encoder.tokenizer.save_pretrained(folder)
+    settings = {"template": encoder.template.text, "denoise": encoder.denoise, "max_length": encoder.max_length,
+                "mlp_only_train": encoder.mlp_only_train, "end_period": encoder.end_period,
+                "eval_max_length": encoder.eval_max_length if encoder._eval_max_length_given else None}
+    (folder / PROMPT_FILE).write_text(json.dumps(settings, indent=1) + "\n")
+    if not encoder.mlp_only_train:
+        torch.save(encoder.mlp.state_dict(), folder / "prompt_mlp.pt")
+    return folder
+
+
+def load_prompt_encoder(folder) -> PromptEncoder:
+    """The :class:`PromptEncoder` that :func:`save_prompt_encoder` wrote to ``folder``."""
+    import json
+
+    from transformers import AutoModel, AutoTokenizer
+
+    folder = Path(folder)
+    if not (folder / PROMPT_FILE).exists():
+        raise ValueError(f"{folder} holds no {PROMPT_FILE}: not a folder written by save_prompt_encoder")
+    settings = json.loads((folder / PROMPT_FILE).read_text())
+    encoder = PromptEncoder(AutoModel.from_pretrained(folder), AutoTokenizer.from_pretrained(folder), **settings)
+    if not settings["mlp_only_train"]:
+        encoder.mlp.load_state_dict(torch.load(folder / "prompt_mlp.pt", map_location="cpu"))
+    return encoder
+
+
 def load_mlm(model_id: str):
     """Tokenizer and ``AutoModelForMaskedLM`` for ``model_id``, refusing a model whose MLM head would be random.
 
