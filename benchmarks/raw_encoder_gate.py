@@ -60,9 +60,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=RAW_MODEL, help="the raw model: RAW_MODEL (default) or a folder")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--steps", type=int, default=250)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=3e-4)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--pooler", choices=("cls", "mean"), default="mean",
+                        help="SimCSE's pooler: the paper's [CLS] (with the MLP in training only) or the mean")
     parser.add_argument("--max-length", type=int, default=32)
     parser.add_argument("--sentences", type=int, default=20000, help="training sentences from the corpus")
     parser.add_argument("--eval-every", type=int, default=50)
@@ -72,7 +74,8 @@ def main() -> None:
     tasks = sts_tasks(TASKS, max_pairs=400)
     _, labels = sts_pairs(lambda s: torch.zeros(len(s), 1) + 1, tasks)  # the gold scores and task ids only
     sick = load_sts("sickr", split="validation")
-    dev = sts_dev_evaluator(sick["sentence1"], sick["sentence2"], sick["score"], pooler="cls_before_pooler")
+    test_pooler = "cls_before_pooler" if args.pooler == "cls" else "mean"
+    dev = sts_dev_evaluator(sick["sentence1"], sick["sentence2"], sick["score"], pooler=test_pooler)
     probe = list(dict.fromkeys(s for ds in tasks.values() for s in ds["sentence1"]))[:1000]
     sentences = list(load_unlabelled_sentences("corpus_en", limit=args.sentences)["text"])
     report: dict = {"settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
@@ -97,16 +100,17 @@ def main() -> None:
         for seed in args.seeds:
             torch.manual_seed(seed)
             if start == "raw":
-                encoder = TextEncoder.from_pretrained(args.model, pooler="cls", mlp_only_train=True,
+                encoder = TextEncoder.from_pretrained(args.model, pooler=args.pooler, mlp_only_train=True,
                                                       max_length=args.max_length)
             else:
                 tokenizer, model = _random_copy(args.model, seed)
-                encoder = TextEncoder(model, tokenizer, pooler="cls", mlp_only_train=True, max_length=args.max_length)
+                encoder = TextEncoder(model, tokenizer, pooler=args.pooler, mlp_only_train=True,
+                                      max_length=args.max_length)
             begin = time.perf_counter()
             train_simcse(encoder, sentences, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps,
                          evaluate=dev, eval_every=args.eval_every, seed=seed, progress=False)
             seconds += time.perf_counter() - begin
-            per_seed.append(_describe(encoder, "cls_before_pooler", tasks, dev, probe))
+            per_seed.append(_describe(encoder, test_pooler, tasks, dev, probe))
         row(f"SimCSE from {start}", per_seed, seconds / len(args.seeds))
     minilm = TextEncoder.from_pretrained(MINILM, pooler="mean")
     dev_mean = sts_dev_evaluator(sick["sentence1"], sick["sentence2"], sick["score"], pooler="mean")

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import re
-import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -59,6 +58,7 @@ class PretrainSettings:
     max_words: int | None = None  # read the corpus up to this many words (None: all of it)
     heldout_documents: int = 200  # the corpus's last documents: the held-out slice, never trained on
     vocab_size: int = 8192
+    tokenizer: str | None = None  # None: train one on the corpus; or a folder / model id whose tokenizer to reuse
     hidden_size: int = 256
     layers: int = 4
     heads: int = 4
@@ -138,9 +138,10 @@ def read_corpus(name: str = "en", max_words: int | None = None) -> list[list[str
     if name == "wikitext":
         from .data import load_dataset
 
-        lines = (row["text"].strip() for row in load_dataset("Salesforce/wikitext", "wikitext-103-raw-v1", split="train"))
-        lines = ("" if line.startswith("= ") and line.endswith(" =") and not line.startswith("= = ") else line
-                 for line in lines if not line.startswith("= = "))
+        rows = (row["text"].strip() for row in load_dataset("Salesforce/wikitext", "wikitext-103-raw-v1", split="train"))
+        # an article starts at its title line " = Title = "; section headings " = = ... = = " and blank lines are dropped
+        lines = ("" if line.startswith("= ") and line.endswith(" =") else line
+                 for line in rows if line and not line.startswith("= = "))
     else:
         lines = (line.strip() for path in _corpus_files(name) for line in _read_lines(path))
     documents, current, words = [], [], 0
@@ -204,6 +205,11 @@ def train_tokenizer(paragraphs: Sequence[str], vocab_size: int):
     trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
                                         min_frequency=2, continuing_subword_prefix="##", show_progress=False)
     tok.train_from_iterator(paragraphs, trainer=trainer, length=len(paragraphs))
+    # the trainer numbers pieces of equal frequency in hash order, which changes from run to run:
+    # renumber them (specials first, then by piece) so that the same text gives the same ids
+    learnt = sorted(set(tok.get_vocab()) - set(SPECIAL_TOKENS))
+    tok.model = models.WordPiece({t: i for i, t in enumerate([*SPECIAL_TOKENS, *learnt])}, unk_token="[UNK]",
+                                 max_input_chars_per_word=100, continuing_subword_prefix="##")
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)])
@@ -323,7 +329,7 @@ def prepare(s: PretrainSettings, out: Path):
 
     out.mkdir(parents=True, exist_ok=True)
     cache, made_by = out / "blocks.npz", out / "blocks.json"
-    what = {k: getattr(s, k) for k in ("corpus", "max_words", "heldout_documents", "vocab_size", "max_length")}
+    what = {k: getattr(s, k) for k in ("corpus", "max_words", "heldout_documents", "vocab_size", "max_length", "tokenizer")}
     if (out / "tokenizer").is_dir() and cache.exists() and made_by.exists():
         if json.loads(made_by.read_text()) != what:
             raise ValueError(f"{out} holds a run with other corpus or tokenizer settings "
@@ -333,7 +339,12 @@ def prepare(s: PretrainSettings, out: Path):
         return tokenizer, arrays["train"], arrays["heldout"]
     documents = read_corpus(s.corpus, s.max_words)
     train_docs, heldout_docs = _split(documents, s.heldout_documents)
-    tokenizer = train_tokenizer([p for doc in train_docs for p in doc], s.vocab_size)
+    if s.tokenizer is None:
+        tokenizer = train_tokenizer([p for doc in train_docs for p in doc], s.vocab_size)
+    else:
+        from .encoders import resolve_model_id
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model_id(s.tokenizer))
     train_blocks = token_blocks(tokenizer, train_docs, s.max_length)
     heldout_blocks = token_blocks(tokenizer, heldout_docs, s.max_length)
     tokenizer.save_pretrained(out / "tokenizer")
@@ -370,7 +381,6 @@ def pretrain(s: PretrainSettings, out: str | os.PathLike, progress: bool | None 
         return {"heldout_loss": heldout_loss(model, tokenizer, probe, s.mask_rate)}
 
     optimizer = adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-    start = time.perf_counter()
     history = train(method, batches, optimizer, steps=s.steps, scheduler=linear_schedule(optimizer, s.steps, s.warmup_steps),
                     amp=s.amp, clip_grad_norm=1.0, evaluate=evaluate, eval_every=s.eval_every,
                     checkpoint=out / "checkpoint.pt", progress=progress, desc="MLM steps")
@@ -381,9 +391,6 @@ def pretrain(s: PretrainSettings, out: str | os.PathLike, progress: bool | None 
               "heldout_loss": heldout_loss(model, tokenizer, heldout_blocks, s.mask_rate),
               "curve": [{k: r[k] for k in ("step", "loss", "heldout_loss")} for r in history]}
     report["heldout_perplexity"] = math.exp(report["heldout_loss"])
-    if (out / "report.json").exists() and time.perf_counter() - start < 1:  # a finished run: keep its timings
-        old = json.loads((out / "report.json").read_text())
-        report["training_seconds"] = old.get("training_seconds", report["training_seconds"])
     (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
     return model, tokenizer, report
 

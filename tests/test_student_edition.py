@@ -85,6 +85,8 @@ NOT_MEASURED = {
     ("infonce", 1): "a limit, derived",
     ("scl", 3): "what the code returns for a batch without positives, read from the code",
     ("scaling", 2): "why batch norm breaks caching, argued",
+    ("raw_encoder", 2): "multiply-adds of the output layer, counted",
+    ("raw_encoder", 3): "what a resumed run does, read from train.train's checkpoints",
 }
 
 

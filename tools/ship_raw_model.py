@@ -39,15 +39,15 @@ def gate_table(gate: dict) -> str:
     return "\n".join(lines)
 
 
-def card_text(card: dict, gate: dict | None) -> str:
+def card_text(card: dict, gate: dict | None, remark: str = "") -> str:
     s = card["settings"]
     minutes = card["training_seconds"] / 60
     gate_part = ("Not measured yet." if gate is None else
                  f"Measured by `benchmarks/raw_encoder_gate.py` ({', '.join(gate['tasks'])}, {gate['pairs']} pairs as the "
                  f"quick profile samples them; dev: SICK trial; SimCSE: {gate['settings']['steps']} steps of "
                  f"{gate['settings']['batch_size']} corpus sentences, lr {gate['settings']['lr']}, seeds "
-                 f"{gate['settings']['seeds']}, best SICK-trial checkpoint, [CLS] without the MLP at test time).\n\n"
-                 + gate_table(gate))
+                 f"{gate['settings']['seeds']}, best SICK-trial checkpoint, pooler: {gate['settings']['pooler']}).\n\n"
+                 + gate_table(gate) + (f"\n\n{remark}" if remark else ""))
     return f"""---
 language: en
 license: cc-by-sa-3.0
@@ -111,6 +111,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--gate", type=Path, default=None)
+    parser.add_argument("--remark", default="", help="a paragraph under the gate's table: what the measurements point at")
     parser.add_argument("--machine", default=f"2 CPU cores ({platform.processor() or platform.machine()})")
     args = parser.parse_args()
 
@@ -138,7 +139,7 @@ def main() -> None:
     if gate is not None:
         card["gate"] = {k: gate[k] for k in ("tasks", "pairs", "settings", "rows", "best_raw", "verdicts", "passes")}
     (FOLDER / "card.json").write_text(json.dumps(card, indent=1) + "\n")
-    (FOLDER / "README.md").write_text(card_text(card, gate))
+    (FOLDER / "README.md").write_text(card_text(card, gate, args.remark))
     print(f"shipped {FOLDER}: held-out loss {loss:.4f}, {(FOLDER / 'model.safetensors').stat().st_size / 1e6:.1f} MB")
 
 
