@@ -11,6 +11,7 @@ same blocks of the corpus, at the same batch size, in bf16 autocast on the CPU:
 The two alternate in one process (``--rounds`` rounds of ``--steps`` steps each, after a warm-up
 round), so a slow spell of the machine touches both. Prints seconds per step and the ratio.
 
+    pip install -e ".[bench]"   # the Trainer needs accelerate
     CT_DATA_DIR=../shared/data python benchmarks/mlm_speed.py
 """
 

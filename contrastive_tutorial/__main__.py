@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
         "pretrain", help="pretrain the book's raw masked language model (what contrastive_tutorial.RAW_MODEL ships)",
         description="Pretrain a small BERT with masked language modelling on the book's corpus "
                     "($CT_DATA_DIR/corpus/en) and export it in float16. --profile quick reproduces the shipped "
-                    "model (about 90 minutes on two CPU cores); a stopped run resumes from DIR/checkpoint.pt.")
+                    "model with --set tokenizer=contrastive-tutorial/raw-bert-mini-en (its vocabulary; about 90 "
+                    "minutes on two CPU cores); a stopped run resumes from DIR/checkpoint.pt.")
     pre.add_argument("--profile", choices=("quick", "colab", "full"), default="quick")
     pre.add_argument("--out", type=Path, required=True,
                      help="the run folder: tokenizer, token blocks, checkpoint, report.json, and the model in DIR/model")

@@ -87,8 +87,11 @@ Load it offline with `contrastive_tutorial.RAW_MODEL` (`{card['model_id']}`):
 - Held-out MLM loss (the first {card['card_blocks']} held-out blocks, masking seed 1234, computed from the
   float16 weights as shipped): **{card['heldout_loss']:.4f}** (perplexity {math.exp(card['heldout_loss']):.1f}).
   At the first evaluation (step 0) it was {card['curve'][0]['heldout_loss']:.2f}.
-- Reproduce: `python -m contrastive_tutorial pretrain --profile quick --out DIR` with
-  `CT_DATA_DIR` set to the shared data folder, then `python tools/ship_raw_model.py DIR`.
+- Reproduce: `python -m contrastive_tutorial pretrain --profile quick --out DIR --set tokenizer={card['model_id']}`
+  with `CT_DATA_DIR` set to the shared data folder, then `python tools/ship_raw_model.py DIR`. The
+  `tokenizer` setting reuses this vocabulary: it was trained before the recipe began to renumber the
+  WordPiece trainer's pieces (the trainer orders pieces of equal frequency by hash, which changes from
+  run to run), so a freshly trained vocabulary numbers its pieces differently.
 
 ## The go/no-go gate
 {gate_part}
