@@ -252,11 +252,12 @@ def mask_tokens(input_ids: Tensor, *, mask_rate: float, mask_id: int, vocab_size
     """
     if not 0 < mask_rate < 1:
         raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate!r}")
-    special = torch.isin(input_ids, torch.as_tensor(list(special_ids), dtype=input_ids.dtype))
+    specials = set(special_ids)
+    special = torch.isin(input_ids, torch.as_tensor(sorted(specials), dtype=input_ids.dtype))
     u = torch.rand(input_ids.shape, generator=generator)
     chosen = (u < mask_rate) & ~special
     action = torch.rand(input_ids.shape, generator=generator)  # < 0.8: [MASK]; 0.8-0.9: random; else kept
-    ordinary = torch.tensor([i for i in range(vocab_size) if i not in set(special_ids)], dtype=input_ids.dtype)
+    ordinary = torch.tensor([i for i in range(vocab_size) if i not in specials], dtype=input_ids.dtype)
     random_ids = ordinary[torch.randint(len(ordinary), input_ids.shape, generator=generator)]
     inputs = torch.where(chosen & (action < 0.8), torch.full_like(input_ids, mask_id), input_ids)
     inputs = torch.where(chosen & (action >= 0.8) & (action < 0.9), random_ids, inputs)
