@@ -87,10 +87,20 @@ def test_a_raising_cell_is_reported_and_never_reused(book, tmp_path, monkeypatch
     report = book.describe_errors("second", entry)
     assert "cell 2: ZeroDivisionError" in report and "1 / 0" in report and "Traceback" not in report.split("\n")[0]
     assert "second" in book.out_of_date(["second"])  # a failed execution is run again next time
-    with pytest.raises(SystemExit, match="a cell raised in \\['second'\\]"):
+    with pytest.raises(SystemExit, match="a cell raised or wrote to stderr in \\['second'\\]"):
         book.main(["execute", "second"])
     with pytest.raises(SystemExit, match="unknown chapter"):
         book.main(["execute", "nonesuch"])
+
+
+def test_a_cell_writing_to_stderr_fails_like_the_website_build(book, tmp_path, monkeypatch):
+    monkeypatch.setenv("CT_PROFILE", "quick")
+    (tmp_path / "book" / "second.ipynb").write_text(
+        _notebook("import warnings; warnings.warn('a stray caveat')", "print('quiet')"))
+    assert book.execute(["second"], log=lambda line: None) == ["second"]
+    (error,) = book.read_manifest()["second"]["errors"]
+    assert (error["cell"], error["ename"]) == (1, "stderr") and "a stray caveat" in error["evalue"]
+    assert "cell 1: stderr" in book.describe_errors("second", book.read_manifest()["second"])
 
 
 def test_a_changed_profile_variable_makes_every_chapter_stale(book, monkeypatch):

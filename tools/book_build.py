@@ -122,6 +122,8 @@ def out_of_date(names: Iterable[str] | None = None, current: dict[str, str] | No
 
 
 def _errors(notebook) -> list[dict]:
+    """Every cell that raised, and every cell that wrote to stderr: the website's build (``-W``,
+    myst-nb's ``output_stderr: remove-warn``) fails on stray stderr, so the tests fail on it too."""
     found = []
     for index, cell in enumerate(notebook.cells):
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
@@ -129,6 +131,10 @@ def _errors(notebook) -> list[dict]:
                 found.append({"cell": index, "source": cell.source[:300], "ename": output.get("ename", ""),
                               "evalue": output.get("evalue", ""),
                               "traceback": _ANSI.sub("", "\n".join(output.get("traceback", [])))})
+            elif output.get("output_type") == "stream" and output.get("name") == "stderr":
+                found.append({"cell": index, "source": cell.source[:300], "ename": "stderr",
+                              "evalue": "the cell wrote to stderr, which fails the website's build: "
+                                        + _ANSI.sub("", "".join(output.get("text", "")))[:1000], "traceback": ""})
     return found
 
 
@@ -288,7 +294,7 @@ def main(argv: list[str] | None = None) -> None:
         if failed:
             manifest = read_manifest()
             print("\n\n".join(describe_errors(n, manifest[n]) for n in failed), file=sys.stderr)
-            raise SystemExit(f"book_build: a cell raised in {failed}")
+            raise SystemExit(f"book_build: a cell raised or wrote to stderr in {failed}")
     elif args.command == "html":
         html()
     else:
