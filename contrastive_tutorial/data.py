@@ -444,8 +444,9 @@ def load_classification(name: str, source: str = "auto", test_size: int = 1000, 
         ds = load_short_text_clustering("agnews", source="local")
         if isinstance(test_size, bool) or not isinstance(test_size, int) or not 0 < test_size < len(ds):
             raise ValueError(f"test_size must be an integer in (0, {len(ds)}), got {test_size!r}")
-        order = np.random.default_rng(seed).permutation(len(ds))
-        texts, labels = [ds["text"][i] for i in order], [ds["label"][i] - 1 for i in order]
+        order = np.random.default_rng(seed).permutation(len(ds)).tolist()  # plain ints: datasets 4.0 refuses NumPy's
+        all_texts, all_labels = list(ds["text"]), list(ds["label"])
+        texts, labels = [all_texts[i] for i in order], [all_labels[i] - 1 for i in order]
         return LabelledText(texts[test_size:], labels[test_size:], texts[:test_size], labels[:test_size],
                             list(_AGNEWS_CLASSES))
 

@@ -410,6 +410,7 @@ def export(model: nn.Module, tokenizer, folder: str | os.PathLike) -> Path:
         if key in config:
             config[key] = "float32"
     (folder / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    tokenizer.model_max_length = model.config.max_position_embeddings  # longer inputs are truncated, not an index error
     tokenizer.save_pretrained(folder)
     return folder
 

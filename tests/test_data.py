@@ -75,6 +75,31 @@ def test_classification_split_is_seeded_and_labels_start_at_zero(tiny_data_dir):
         data.load_classification("imdb")
 
 
+def test_classification_split_indexes_columns_with_plain_ints(tiny_data_dir, monkeypatch):
+    """datasets 4.0 (Colab's) refuses a NumPy integer as a column index; the split must not use one."""
+
+    class StrictColumn(list):
+        def __getitem__(self, key):
+            if type(key) is not int and not isinstance(key, slice):
+                raise TypeError(f"Wrong key type: {type(key)}")
+            return super().__getitem__(key)
+
+    class StrictDataset:
+        def __init__(self, ds):
+            self.columns = {name: StrictColumn(ds[name]) for name in ds.column_names}
+
+        def __len__(self):
+            return len(self.columns["text"])
+
+        def __getitem__(self, name):
+            return self.columns[name]
+
+    real = data.load_short_text_clustering
+    monkeypatch.setattr(data, "load_short_text_clustering", lambda *a, **k: StrictDataset(real(*a, **k)))
+    task = data.load_classification("agnews", test_size=1, seed=3)
+    assert sorted(task.train_texts + task.test_texts) == ["stocks rally", "team wins cup"]
+
+
 def test_classification_hub_only_task_says_so(tiny_data_dir, offline_hub):
     with pytest.raises(data.SourceUnavailableError, match="Hugging Face hub"):
         data.load_classification("sst2")

@@ -191,6 +191,9 @@ def test_a_smoke_sized_pretraining_run_learns_and_reproduces(tmp_path: Path, mon
 
     loaded = AutoModelForMaskedLM.from_pretrained(folder)
     assert next(loaded.parameters()).dtype == torch.float32
+    from transformers import AutoTokenizer
+
+    assert AutoTokenizer.from_pretrained(folder).model_max_length == s.max_length  # the position embeddings' limit
     assert (folder / "model.safetensors").stat().st_size < 0.6 * sum(p.numel() * 4 for p in model.parameters())
 
 
