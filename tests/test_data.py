@@ -203,12 +203,25 @@ def test_digits_images():
         data.load_images("mnist")
 
 
+def _forget_fsspec_file_systems() -> None:
+    """Drop every cached fsspec file system: a test must not meet one another test made (with
+    datasets 4.0, an ``https`` file system left by an earlier test made it fetch ``http://`` URLs
+    as ``https://``)."""
+    import fsspec
+
+    for cls in set(fsspec.registry.values()):
+        cls.clear_instance_cache()
+
+
 @pytest.fixture
 def loopback_server(tmp_path):
-    """A real HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL)."""
+    """A real HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL).
+    fsspec's cached file systems are dropped before and after, so no other test's state leaks in."""
     import functools
     import http.server
     import threading
+
+    _forget_fsspec_file_systems()
 
     root = tmp_path / "www"
     root.mkdir()
@@ -222,6 +235,7 @@ def loopback_server(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+        _forget_fsspec_file_systems()
 
 
 @pytest.mark.parametrize("name", sorted(data.SHORT_TEXT_SETS))

@@ -52,7 +52,11 @@ def test_mathjax_step_needs_no_node(tmp_path):
             (tools / tool).symlink_to(found)
     assert shutil.which("npm", path=str(tools)) is None and shutil.which("node", path=str(tools)) is None
     out = tmp_path / "mathjax"
-    done = subprocess.run(["make", "-o", ".venv/.installed", f"MATHJAX_ROOT={out}", f"{out}/static/mathjax/tex-mml-chtml.js"],
+    import sys
+
+    venv = Path(sys.prefix)  # the environment running the tests, whichever it is (not only the repository's .venv)
+    done = subprocess.run(["make", "-o", f"{venv}/.installed", f"VENV={venv}", f"MATHJAX_ROOT={out}",
+                           f"{out}/static/mathjax/tex-mml-chtml.js"],
                           cwd=ROOT, env={"PATH": str(tools)}, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     script = out / "static" / "mathjax" / "tex-mml-chtml.js"
