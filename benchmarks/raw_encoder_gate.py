@@ -43,8 +43,18 @@ def _random_copy(model_id: str, seed: int):
 
     tokenizer, _ = load_text_model(model_id)
     torch.manual_seed(seed)
-    return tokenizer, AutoModel.from_config(AutoConfig.from_pretrained(resolve_model_id(model_id)),
-                                            add_pooling_layer=False)
+    config = AutoConfig.from_pretrained(resolve_model_id(model_id))
+    no_pooler = {"add_pooling_layer": False} if config.model_type == "bert" else {}
+    return tokenizer, AutoModel.from_config(config, **no_pooler)
+
+
+def _set_dropout(encoder: TextEncoder, p: float | None) -> None:
+    """Every dropout layer of ``encoder`` at rate ``p`` (None: leave the model's own)."""
+    if p is None:
+        return
+    for module in encoder.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
 
 
 def _describe(encoder: TextEncoder, pooler: str, tasks, dev, probe: list[str]) -> dict:
@@ -66,6 +76,9 @@ def main() -> None:
     parser.add_argument("--pooler", choices=("cls", "mean"), default="mean",
                         help="SimCSE's pooler: the paper's [CLS] (with the MLP in training only) or the mean")
     parser.add_argument("--max-length", type=int, default=32)
+    parser.add_argument("--temperature", type=float, default=0.05)
+    parser.add_argument("--dropout", type=float, default=None,
+                        help="SimCSE's dropout rate (its augmentation); default: the model's own (0.1)")
     parser.add_argument("--sentences", type=int, default=20000, help="training sentences from the corpus")
     parser.add_argument("--eval-every", type=int, default=50)
     parser.add_argument("--out", type=Path, required=True)
@@ -106,8 +119,10 @@ def main() -> None:
                 tokenizer, model = _random_copy(args.model, seed)
                 encoder = TextEncoder(model, tokenizer, pooler=args.pooler, mlp_only_train=True,
                                       max_length=args.max_length)
+            _set_dropout(encoder, args.dropout)
             begin = time.perf_counter()
             train_simcse(encoder, sentences, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps,
+                         temperature=args.temperature,
                          evaluate=dev, eval_every=args.eval_every, seed=seed, progress=False)
             seconds += time.perf_counter() - begin
             per_seed.append(_describe(encoder, test_pooler, tasks, dev, probe))

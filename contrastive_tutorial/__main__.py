@@ -38,13 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a profile setting, e.g. --set max_steps=100 or --set "
-                            "text_model=contrastive-tutorial/raw-bert-mini-en (repeatable)")
+                            "text_model=contrastive-tutorial/raw-roformer-mini-en (repeatable)")
     pre = commands.add_parser(
         "pretrain", help="pretrain the book's raw masked language model (what contrastive_tutorial.RAW_MODEL ships)",
-        description="Pretrain a small BERT with masked language modelling on the book's corpus "
-                    "($CT_DATA_DIR/corpus/en) and export it in float16. --profile quick reproduces the shipped "
-                    "model with --set tokenizer=contrastive-tutorial/raw-bert-mini-en (its vocabulary; about 90 "
-                    "minutes on two CPU cores); a stopped run resumes from DIR/checkpoint.pt.")
+        description="Pretrain a small BERT-style encoder (rotary positions: RoFormer) with masked language "
+                    "modelling on the book's corpus ($CT_DATA_DIR/corpus/en) and export it in float16. --profile "
+                    "quick reproduces the shipped model (about an hour on two CPU cores); a stopped run resumes "
+                    "from DIR/checkpoint.pt.")
     pre.add_argument("--profile", choices=("quick", "colab", "full"), default="quick")
     pre.add_argument("--out", type=Path, required=True,
                      help="the run folder: tokenizer, token blocks, checkpoint, report.json, and the model in DIR/model")

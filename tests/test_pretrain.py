@@ -168,6 +168,8 @@ def test_settings_refuse_what_cannot_train() -> None:
         pretrain.settings("quick", max_length=2)
     with pytest.raises(ValueError, match="profile must be one of"):
         pretrain.settings("huge")
+    with pytest.raises(ValueError, match=r"architecture must be one of \['bert', 'roformer'\], got 'gpt'"):
+        pretrain.settings("quick", architecture="gpt")
 
 
 # --------------------------------------------------------------------------- a smoke-sized run
@@ -176,9 +178,10 @@ TINY = dict(vocab_size=200, hidden_size=32, layers=1, heads=2, intermediate_size
 
 
 @pytest.mark.skipif(not CORPUS.exists(), reason="needs the shared data folder's corpus (CT_DATA_DIR)")
-def test_a_smoke_sized_pretraining_run_learns_and_reproduces(tmp_path: Path, monkeypatch) -> None:
+@pytest.mark.parametrize("architecture", pretrain.ARCHITECTURES)
+def test_a_smoke_sized_pretraining_run_learns_and_reproduces(tmp_path: Path, monkeypatch, architecture: str) -> None:
     name = _corpus(tmp_path, monkeypatch, _lines(400))
-    s = pretrain.settings("quick", corpus=name, **TINY)
+    s = pretrain.settings("quick", corpus=name, architecture=architecture, **TINY)
     model, tok, report = pretrain.pretrain(s, tmp_path / "a", progress=False)
     again, _, _ = pretrain.pretrain(s, tmp_path / "b", progress=False)
     for (k, a), b in zip(model.state_dict().items(), again.state_dict().values()):
@@ -191,6 +194,7 @@ def test_a_smoke_sized_pretraining_run_learns_and_reproduces(tmp_path: Path, mon
 
     loaded = AutoModelForMaskedLM.from_pretrained(folder)
     assert next(loaded.parameters()).dtype == torch.float32
+    assert loaded.config.model_type == architecture
     from transformers import AutoTokenizer
 
     assert AutoTokenizer.from_pretrained(folder).model_max_length == s.max_length  # the position embeddings' limit
@@ -215,7 +219,8 @@ def test_the_shipped_model_loads_offline_through_every_path(monkeypatch) -> None
         encoder = ct.encoders.TextEncoder.from_pretrained(ct.RAW_MODEL, pooler=pooler)
         vectors = encoder.encode(sentences)
         assert vectors.shape == (2, _card()["settings"]["hidden_size"]) and torch.isfinite(vectors).all()
-    with pytest.raises(ValueError, match="exceeds the model's 128 positions"):
+    positions = _card()["settings"]["max_length"]
+    with pytest.raises(ValueError, match=f"exceeds the model's {positions} positions"):
         ct.encoders.TextEncoder.from_pretrained(ct.RAW_MODEL, max_length=200)
 
 
