@@ -29,7 +29,7 @@ import torch
 
 from contrastive_tutorial import RAW_MODEL, stats
 from contrastive_tutorial.data import load_sts, load_unlabelled_sentences
-from contrastive_tutorial.encoders import TextEncoder, load_text_model, resolve_model_id
+from contrastive_tutorial.encoders import TextEncoder, load_text_model, no_pooler, resolve_model_id
 from contrastive_tutorial.evaluate import mean_cosine, sts_pairs, sts_tasks
 from contrastive_tutorial.methods.simcse import sts_dev_evaluator, train_simcse
 
@@ -44,8 +44,7 @@ def _random_copy(model_id: str, seed: int):
     tokenizer, _ = load_text_model(model_id)
     torch.manual_seed(seed)
     config = AutoConfig.from_pretrained(resolve_model_id(model_id))
-    no_pooler = {"add_pooling_layer": False} if config.model_type == "bert" else {}
-    return tokenizer, AutoModel.from_config(config, **no_pooler)
+    return tokenizer, AutoModel.from_config(config, **no_pooler(config))
 
 
 def _set_dropout(encoder: TextEncoder, p: float | None) -> None:

@@ -177,6 +177,11 @@ def _quietly(load: Callable[..., Any], *args, **kwargs):
         logging.set_verbosity(before)
 
 
+def no_pooler(config) -> dict:
+    """The ``AutoModel`` keyword that leaves out BERT's unused pooler (other architectures take none)."""
+    return {"add_pooling_layer": False} if config.model_type == "bert" else {}
+
+
 def load_text_model(model_id: str, **model_kwargs):
     """Tokenizer and encoder (``transformers.AutoModel``) for ``model_id``.
 
@@ -189,8 +194,8 @@ def load_text_model(model_id: str, **model_kwargs):
     if model_id in _OWN_MODELS:  # a masked LM's folder: the encoder without the MLM head (and, for BERT, no pooler)
         from transformers import AutoConfig
 
-        no_pooler = {"add_pooling_layer": False} if AutoConfig.from_pretrained(path).model_type == "bert" else {}
-        return AutoTokenizer.from_pretrained(path), _quietly(AutoModel.from_pretrained, path, **{**no_pooler, **model_kwargs})
+        return AutoTokenizer.from_pretrained(path), _quietly(AutoModel.from_pretrained, path,
+                                                             **{**no_pooler(AutoConfig.from_pretrained(path)), **model_kwargs})
     try:
         return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path, **model_kwargs)
     except OSError as error:
