@@ -44,6 +44,7 @@ MODEL_SIZE = {  # parameters relative to BERT-base (110M)
     "roberta-large": 355 / 110,
     "sentence-transformers/distilbert-base-nli-stsb-mean-tokens": 66 / 110,
     "sentence-transformers/all-MiniLM-L6-v2": 22.7 / 110,
+    "contrastive-tutorial/raw-roformer-mini-en": 5.3 / 110,  # the book's raw masked LM (RAW_MODEL)
 }
 DATA_SIZE = {"cifar10": 50_000, "digits": 1_257, "wiki1m": 1_000_000, "nli-for-simcse": 275_601, "sick": 4_500,
              "sst2": 67_349, "agnews": 7_000, "lee_background": 2_000}

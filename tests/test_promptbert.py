@@ -222,3 +222,33 @@ def test_prompt_encoder_adds_the_period_at_evaluation_only(prompt, monkeypatch):
     prompt.train()
     prompt(["a cat sat"])  # training takes the sentences as given
     assert seen[-1] == ["a cat sat"]
+
+
+def test_denoising_holds_the_sentence_places_for_rotary_positions(minilm_tokenizer):
+    """RoFormer takes no position ids: the template alone must still see the sentence's length.
+
+    Independent check: the template's [MASK] state with a sentence of random tokens in the slot
+    that attention is told to ignore. Without the held places (the template packed together)
+    every length would give one and the same vector; the book's raw encoder is a RoFormer."""
+    from transformers import RoFormerConfig, RoFormerModel
+
+    torch.manual_seed(0)
+    config = RoFormerConfig(vocab_size=minilm_tokenizer.vocab_size, hidden_size=16, num_hidden_layers=2,
+                            num_attention_heads=2, intermediate_size=32, max_position_embeddings=64,
+                            embedding_size=16, initializer_range=1.0)  # large weights: attention that reads positions
+    p = pb.PromptEncoder(RoFormerModel(config).eval(), minilm_tokenizer, TEMPLATE, max_length=8, denoise=True)
+    t, tok = p.template, minilm_tokenizer
+    lengths = torch.tensor([5, 1, 5, 12])
+    with torch.no_grad():
+        bias = p.template_bias(lengths)
+        for i, n in enumerate(lengths.tolist()):
+            sentence = torch.randint(1000, 2000, (n,)).tolist()
+            ids = torch.tensor([[tok.cls_token_id, *t.prefix, *sentence, *t.suffix, tok.sep_token_id]])
+            attention = torch.ones_like(ids)
+            attention[0, 1 + len(t.prefix): 1 + len(t.prefix) + n] = 0
+            hidden = p.encoder(input_ids=ids, attention_mask=attention).last_hidden_state[0]
+            torch.testing.assert_close(bias[i], hidden[t.mask_offset(n)], atol=1e-5, rtol=1e-5)
+        packed = torch.tensor([[tok.cls_token_id, *t.prefix, *t.suffix, tok.sep_token_id]])
+        unshifted = p.encoder(input_ids=packed).last_hidden_state[0, t.mask_offset(0)]
+    assert (bias[0] - bias[1]).norm() > 5e-3 * bias[0].norm()  # the length matters (float noise: 1e-6)
+    assert (bias[3] - unshifted).norm() > 5e-3 * unshifted.norm()

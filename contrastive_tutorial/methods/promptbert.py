@@ -5,8 +5,8 @@ r"""PromptBERT (Jiang et al., 2022): a sentence's vector is what BERT would say 
 - :class:`PromptEncoder` builds ``[CLS] prefix sentence suffix [SEP]`` from token ids (the
   sentence alone is truncated, so the [MASK] is never cut off), and returns the last hidden
   state at [MASK]. With ``denoise=True`` it subtracts the template's own [MASK] vector: the
-  template alone, with the position ids after the sentence slot shifted by the sentence's
-  length, as in the official code (kongds/Prompt-BERT).
+  template alone, its tokens after the sentence slot at the positions a sentence of that length
+  leaves them, as in the official code (kongds/Prompt-BERT, which shifts the position ids).
 - :func:`template_contrast_loss`: unsupervised PromptBERT, SimCSE's loss between the vectors
   of one sentence under two different templates, each denoised by its own template.
 - :func:`mlm_topk_representation`: the alternative the paper sets aside, the MLM head's
@@ -63,13 +63,12 @@ class PromptEncoder(nn.Module):
     r"""Sentence vectors from the [MASK] of a prompt: :math:`h = H^{(L)}_{[\mathrm{MASK}]}(\text{template}(x))`.
 
     With ``denoise=True``, :math:`h - \hat h` where :math:`\hat h` is the [MASK] state of the
-    template with an empty slot whose later position ids are shifted by the sentence's
-    length :math:`\ell`, so the template tokens sit where they sit around the sentence:
-    the part of :math:`h` that the template alone explains.
+    template alone, its tokens at the positions they take around a sentence of length
+    :math:`\ell` (:meth:`template_bias`): the part of :math:`h` that the template alone explains.
 
     Args:
         model: a ``transformers`` encoder (``AutoModel``) or masked LM
-            (``AutoModelForMaskedLM``, whose encoder is used); it must accept ``position_ids``.
+            (``AutoModelForMaskedLM``, whose encoder is used).
         tokenizer: its tokenizer (it needs a mask token).
         template: e.g. ``'This sentence : "[X]" means [MASK] .'``.
         max_length: tokens kept of the sentence itself; the template is added around it.
@@ -167,17 +166,27 @@ class PromptEncoder(nn.Module):
     def template_bias(self, lengths: Tensor) -> Tensor:
         r"""``(B, D)`` [MASK] states :math:`\hat h(\ell)` of the template alone, one per sentence length.
 
-        Input ``[CLS] prefix suffix [SEP]``; positions ``0, 1, ...`` up to the slot, then
-        shifted by :math:`\ell` after it, as if :math:`\ell` sentence tokens were there.
+        Input ``[CLS] prefix <filler x l> suffix [SEP]`` with the :math:`\ell` filler tokens
+        masked out of attention: no sentence token is seen, yet every template token sits at the
+        position it takes around a sentence of :math:`\ell` tokens (the official code passes
+        position ids shifted by :math:`\ell`). Holding the places works for learnt positions
+        (BERT), counted ones (RoBERTa numbers every non-padding token) and rotary ones (RoFormer,
+        which takes no position ids at all); ``tests/test_promptbert.py`` checks it against the
+        shifted position ids on BERT.
         """
         tok, t = self.tokenizer, self.template
-        ids = torch.tensor([tok.cls_token_id, *t.prefix, *t.suffix, tok.sep_token_id], device=self.device)
-        distinct, inverse = torch.unique(lengths, return_inverse=True)
-        start = self.encoder.config.pad_token_id + 1 if "roberta" in self.encoder.config.model_type else 0
-        positions = torch.arange(start, start + len(ids), device=self.device).repeat(len(distinct), 1)
-        positions[:, 1 + len(t.prefix) :] += distinct[:, None].to(self.device)
-        out = self.encoder(input_ids=ids.repeat(len(distinct), 1), position_ids=positions)
-        return out.last_hidden_state[:, t.mask_offset(0)][inverse]
+        filler = tok.unk_token_id if tok.unk_token_id is not None else tok.cls_token_id  # any id but padding
+        distinct, inverse = torch.unique(lengths.cpu(), return_inverse=True)
+        rows = [[tok.cls_token_id, *t.prefix, *[filler] * n, *t.suffix, tok.sep_token_id] for n in distinct.tolist()]
+        ids = torch.full((len(rows), max(map(len, rows))), tok.pad_token_id)
+        attention = torch.zeros_like(ids)
+        for i, (row, n) in enumerate(zip(rows, distinct.tolist())):
+            ids[i, : len(row)] = torch.tensor(row)
+            attention[i, : len(row)] = 1
+            attention[i, 1 + len(t.prefix) : 1 + len(t.prefix) + n] = 0  # the sentence's places, unseen
+        out = self.encoder(input_ids=ids.to(self.device), attention_mask=attention.to(self.device))
+        at_mask = torch.tensor([t.mask_offset(n) for n in distinct.tolist()], device=self.device)
+        return out.last_hidden_state[torch.arange(len(rows), device=self.device), at_mask][inverse.to(self.device)]
 
     def forward(self, sentences: Sequence[str], max_length: int | None = None) -> Tensor:
         """``(B, D)`` [MASK] vectors (denoised if ``self.denoise``; through the MLP in training);
