@@ -29,7 +29,7 @@ import torch
 
 from contrastive_tutorial import RAW_MODEL, stats
 from contrastive_tutorial.data import load_sts, load_unlabelled_sentences
-from contrastive_tutorial.encoders import TextEncoder, load_text_model, no_pooler, resolve_model_id
+from contrastive_tutorial.encoders import TextEncoder, load_text_model, no_pooler, resolve_model_id, set_dropout
 from contrastive_tutorial.evaluate import mean_cosine, sts_pairs, sts_tasks
 from contrastive_tutorial.methods.simcse import sts_dev_evaluator, train_simcse
 
@@ -45,15 +45,6 @@ def _random_copy(model_id: str, seed: int):
     torch.manual_seed(seed)
     config = AutoConfig.from_pretrained(resolve_model_id(model_id))
     return tokenizer, AutoModel.from_config(config, **no_pooler(config))
-
-
-def _set_dropout(encoder: TextEncoder, p: float | None) -> None:
-    """Every dropout layer of ``encoder`` at rate ``p`` (None: leave the model's own)."""
-    if p is None:
-        return
-    for module in encoder.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = p
 
 
 def _describe(encoder: TextEncoder, pooler: str, tasks, dev, probe: list[str]) -> dict:
@@ -118,7 +109,8 @@ def main() -> None:
                 tokenizer, model = _random_copy(args.model, seed)
                 encoder = TextEncoder(model, tokenizer, pooler=args.pooler, mlp_only_train=True,
                                       max_length=args.max_length)
-            _set_dropout(encoder, args.dropout)
+            if args.dropout is not None:
+                set_dropout(encoder, args.dropout)
             begin = time.perf_counter()
             train_simcse(encoder, sentences, batch_size=args.batch_size, lr=args.lr, max_steps=args.steps,
                          temperature=args.temperature,

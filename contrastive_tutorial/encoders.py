@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .data import SourceUnavailableError
 from .train import eval_mode
 
-__all__ = ["SmallCNN", "ResNet18", "image_encoder", "ProjectionHead", "resolve_model_id", "load_text_model", "TextEncoder", "POOLERS",
+__all__ = ["SmallCNN", "ResNet18", "image_encoder", "ProjectionHead", "resolve_model_id", "load_text_model", "set_dropout", "TextEncoder", "POOLERS",
            "map_by_length"]
 
 
@@ -180,6 +180,23 @@ def _quietly(load: Callable[..., Any], *args, **kwargs):
 def no_pooler(config) -> dict:
     """The ``AutoModel`` keyword that leaves out BERT's unused pooler (other architectures take none)."""
     return {"add_pooling_layer": False} if config.model_type == "bert" else {}
+
+
+def set_dropout(module: nn.Module, p: float) -> int:
+    """Set the rate of every ``nn.Dropout`` inside ``module`` to ``p``; returns how many there are.
+
+    Unsupervised SimCSE's augmentation is dropout, so its rate is the augmentation's strength and
+    ``p = 0`` removes it (the paper's "no dropout" row; chapter "SimCSE"). Raises ``ValueError``
+    for a rate outside ``[0, 1)`` or a module without dropout layers, which nothing would change.
+    """
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"p must be a dropout rate in [0, 1), got {p!r}")
+    layers = [m for m in module.modules() if isinstance(m, nn.Dropout)]
+    if not layers:
+        raise ValueError(f"module ({type(module).__name__}) has no nn.Dropout layer whose rate could be set")
+    for layer in layers:
+        layer.p = float(p)
+    return len(layers)
 
 
 def load_text_model(model_id: str, **model_kwargs):

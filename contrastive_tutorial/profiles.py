@@ -198,6 +198,12 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (1.0,),
             "sweep_batch_sizes": (8,),
             "variation_steps": 8,
+            # unsupervised SimCSE from the book's raw encoder (RAW_MODEL, mean pooling): with dropout and without
+            "raw_steps": 30,
+            "raw_batch_size": 32,
+            "raw_lr": 1e-4,
+            "raw_eval_every": 10,
+            "raw_dev_pairs": 200,  # the dev pairs the geometry is traced on (a fixed sample)
             # SentEval's transfer protocol; offline, on a sample of the AG News titles, with fasttest's 5 folds
             "transfer_tasks": ("agnews",),
             "transfer_texts": 400,
@@ -219,6 +225,11 @@ CHAPTERS: dict[str, dict[str, dict[str, Any]]] = {
             "sweep_temperatures": (0.01, 0.1, 1.0),
             "sweep_batch_sizes": (16, 128),
             "variation_steps": 2000,
+            "raw_steps": 1000,
+            "raw_batch_size": 64,
+            "raw_lr": 1e-4,  # a 5 M-parameter model: the quick profile's rate, not BERT-base's 3e-5
+            "raw_eval_every": 100,
+            "raw_dev_pairs": None,
             "transfer_tasks": ("mr", "cr", "subj", "mpqa", "sst2", "trec", "mrpc"),
             "transfer_texts": None,
             "transfer_folds": 10,  # SimCSE's test mode

@@ -44,11 +44,11 @@ def active() -> bool:
 
 
 # --------------------------------------------------------------------------- amounts
-_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs"}
-_TWO = {"max_steps", "sup_max_steps", "uscal_max_steps", "steps", "sweep_steps", "variation_steps", "scratch_steps"}
-_BATCH = {"batch_size", "sup_batch_size", "uscal_batch_size"}
+_ONE = {"epochs", "sup_epochs", "noise_epochs", "eval_every", "ablation_steps", "fixed_epochs", "raw_eval_every"}
+_TWO = {"max_steps", "sup_max_steps", "uscal_max_steps", "steps", "sweep_steps", "variation_steps", "scratch_steps", "raw_steps"}
+_BATCH = {"batch_size", "sup_batch_size", "uscal_batch_size", "raw_batch_size"}
 _SAMPLE = {"test_texts", "robust_texts", "hardness_sentences", "max_texts", "baseline_max_texts", "sts_max_pairs",
-           "transfer_texts"}
+           "transfer_texts", "raw_dev_pairs"}
 _FIRST = {"seeds", "noise_seeds", "clustering_sets", "clustering_seeds", "transfer_tasks"}  # one seed, one data set
 _ENDS = {"temperatures", "sweep_temperatures", "sweep_epsilons"}  # first and last
 _SHOTS = {"shots", "noise_shots", "label_shots"}

@@ -487,3 +487,24 @@ def test_text_encoder_refuses_lengths_the_model_cannot_take(tiny_encoder_parts):
     with pytest.raises(ValueError, match="exceeds the model's 64 positions"):
         TextEncoder(model, tokenizer, max_length=65)
 
+
+
+def test_set_dropout_sets_every_layer_and_zero_makes_the_views_equal(tiny):
+    """SimCSE's 'no dropout' row: with p = 0 two training-mode passes agree; bad rates are refused."""
+    from contrastive_tutorial.encoders import set_dropout
+
+    layers = [m for m in tiny.modules() if isinstance(m, torch.nn.Dropout)]
+    sentences = ["A cat sits on the mat.", "Rain."]
+    tiny.train()
+    torch.manual_seed(0)
+    assert not torch.allclose(tiny(sentences), tiny(sentences))  # dropout on: two different views
+    assert set_dropout(tiny, 0.0) == len(layers) > 0
+    assert all(m.p == 0.0 for m in layers)
+    torch.testing.assert_close(tiny(sentences), tiny(sentences))
+    assert set_dropout(tiny, 0.3) == len(layers) and all(m.p == 0.3 for m in layers)
+    for bad in (1.0, -0.1, True, "0.1"):
+        with pytest.raises(ValueError, match="p must be a dropout rate"):
+            set_dropout(tiny, bad)
+    with pytest.raises(ValueError, match="no nn.Dropout"):
+        set_dropout(torch.nn.Linear(2, 2), 0.1)
+    set_dropout(tiny, 0.1)
