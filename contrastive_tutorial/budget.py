@@ -58,10 +58,9 @@ PROMPT_TOKENS = 12  # what a template adds to a sentence
 # The quick profile is measured, not estimated: seconds of each chapter's one execution
 # (tools/book_build.py) in the clean-clone CI on the 2-core CI machine (2026-12-03, commit 8d73ecc,
 # the slower of that day's runs; benchmarks/RESULTS.md keeps the history). SimCSE, PromptBERT and SCCL:
-# the slower of two local executions on the same kind of machine after their raw-encoder sections
-# (2026-12-03, session 26), until a CI run measures them.
-QUICK_SECONDS = {"infonce": 82, "simclr": 73, "beyond": 162, "simcse": 147, "promptbert": 89, "scl": 82,
-                 "adversarial": 129, "sccl": 125, "scaling": 30}
+# the clean-clone CI of 9a73e86 (2026-12-03), the first after their raw-encoder sections.
+QUICK_SECONDS = {"infonce": 82, "simclr": 73, "beyond": 162, "simcse": 148, "promptbert": 94, "scl": 82,
+                 "adversarial": 129, "sccl": 117, "scaling": 30}
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .checks import count, env_folder, fraction
+
 if TYPE_CHECKING:  # datasets is imported where it is used: importing it costs seconds
     from datasets import Dataset
 
@@ -112,9 +114,11 @@ SHORT_TEXT_SETS: dict[str, ShortTextSet] = {
 
 
 def data_dir() -> Path | None:
-    """The offline data folder named by ``$CT_DATA_DIR``, or ``None`` when it is unset."""
-    value = os.environ.get("CT_DATA_DIR")
-    return Path(value).expanduser() if value else None
+    """The offline data folder named by ``$CT_DATA_DIR``, or ``None`` when it is unset.
+
+    Raises ``ValueError`` when it names a file: every loader would otherwise find no local copy
+    there and turn to the hub without saying why."""
+    return env_folder("CT_DATA_DIR")
 
 
 def _check_source(source: str) -> None:
@@ -326,6 +330,7 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
     259 triples from the offline SemEval file. SICK is small and its hypotheses are
     rewrites of the premise, so it teaches the recipe, not the paper's numbers.
     """
+    limit = count(limit, "limit", optional=True)
     if name == "sick":
         sick = load_sick("train", source=source)
         entails: dict[str, list[str]] = {}
@@ -355,7 +360,7 @@ def load_nli_triples(name: str, limit: int | None = None, source: str = "auto") 
         )
     else:
         raise ValueError(f"name must be one of {sorted(_NLI_HUB) + ['sick']}, got {name!r}")
-    return ds.select(range(min(limit, len(ds)))) if limit else ds
+    return ds if limit is None else ds.select(range(min(limit, len(ds))))
 
 
 # --------------------------------------------------------------------------- clustering
@@ -387,8 +392,7 @@ def short_text_sample(name: str, n: int | None = None, seed: int = 0) -> tuple[l
     """``(texts, labels, K)``: a fixed random sample of ``n`` texts of a short-text clustering set (all
     of it when ``n`` is ``None`` or at least its size), their labels and the set's number of
     categories. Chapters "SCCL" and "SimCSE" (its clustering comparison)."""
-    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
-        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    n = count(n, "n", optional=True)
     ds = load_short_text_clustering(name)
     k = len(set(ds["label"]))
     if n is not None and n < len(ds):
@@ -504,8 +508,7 @@ def load_transfer_task(name: str, max_items: int | None = None, seed: int = 0) -
     """
     if name != "agnews" and name not in TRANSFER_TASKS:
         raise ValueError(f"name must be 'agnews' or one of {sorted(TRANSFER_TASKS)}, got {name!r}")
-    if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 2):
-        raise ValueError(f"max_items must be an integer >= 2 or None, got {max_items!r}")
+    max_items = count(max_items, "max_items", minimum=2, optional=True)
 
     def sample(items: list, labels: list[int]) -> tuple[list, list[int]]:
         if max_items is None or max_items >= len(items):
@@ -563,8 +566,7 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     own text, as wiki1m is BERT's.
     Sentences shorter than ``min_words`` words are dropped; ``limit`` keeps the first ones.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"limit must be a positive integer or None, got {limit!r}")
+    limit = count(limit, "limit", optional=True)
     if name == "lee_background":
         sentences = [s.strip() for doc in load_documents(name) for s in _SENTENCE_END.split(doc) if s.strip()]
     elif name == "corpus_en":
@@ -593,7 +595,7 @@ def load_unlabelled_sentences(name: str, limit: int | None = None, min_words: in
     else:
         raise ValueError(f"name must be 'wiki1m', 'lee_background' or 'corpus_en', got {name!r}")
     sentences = [s for s in sentences if len(s.split()) >= min_words]
-    return _from_dict({"text": sentences[:limit] if limit else sentences})
+    return _from_dict({"text": sentences if limit is None else sentences[:limit]})
 
 
 # --------------------------------------------------------------------------- images
@@ -618,8 +620,7 @@ class ImageData:
 def few_shot_indices(labels: Sequence[int] | np.ndarray | torch.Tensor, per_class: int, seed: int = 0) -> list[int]:
     """Sorted indices of ``per_class`` examples of every class, drawn without replacement with ``seed``:
     the few-shot training sets of chapters "SimCLR intuition" and "SCL fine-tuning"."""
-    if isinstance(per_class, bool) or not isinstance(per_class, (int, np.integer)) or per_class < 1:
-        raise ValueError(f"per_class must be a positive integer, got {per_class!r}")
+    per_class = count(per_class, "per_class")
     labels = np.asarray(labels.cpu() if isinstance(labels, torch.Tensor) else labels)
     if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
         raise ValueError(f"labels must be a 1-D sequence of class indices, got shape {labels.shape} of {labels.dtype}")
@@ -671,6 +672,7 @@ def load_images(name: str, test_fraction: float = 0.3, seed: int = 0) -> ImageDa
     ``test_fraction`` stratified with ``seed``. ``cifar10``: CIFAR-10's 50,000/10,000
     32x32 colour images from the hub (``uoft-cs/cifar10``).
     """
+    test_fraction = fraction(test_fraction, "test_fraction")
     if name == "digits":
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split

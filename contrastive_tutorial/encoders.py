@@ -22,6 +22,13 @@ __all__ = ["SmallCNN", "ResNet18", "image_encoder", "ProjectionHead", "resolve_m
            "map_by_length"]
 
 
+def _check_images(x: Tensor, channels: int) -> None:
+    """An image encoder's input: a ``(B, channels, H, W)`` tensor (torch's own error names no argument)."""
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != channels:
+        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+        raise ValueError(f"images must be a (B, {channels}, H, W) tensor (this encoder's in_channels is {channels}), got {got}")
+
+
 class SmallCNN(nn.Module):
     """A three-block CNN for small images (8x8 digits to 32x32 CIFAR): ``(B, C, H, W) -> (B, feature_dim)``.
 
@@ -49,9 +56,10 @@ class SmallCNN(nn.Module):
             nn.Flatten(),
         )
         self.fc = nn.Linear(widths[2], feature_dim)
-        self.feature_dim = feature_dim
+        self.feature_dim, self.in_channels = feature_dim, in_channels
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_images(x, self.in_channels)
         return self.fc(self.features(x))
 
 
@@ -102,8 +110,10 @@ class ResNet18(nn.Module):
             c_in = c_out
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.features = nn.Sequential(*layers)
+        self.in_channels = in_channels
 
     def forward(self, x: Tensor) -> Tensor:
+        _check_images(x, self.in_channels)
         return self.features(x)
 
 
@@ -129,6 +139,12 @@ class ProjectionHead(nn.Sequential):
             nn.ReLU(inplace=True),
             nn.Linear(hidden_dim, out_dim),
         )
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.training and x.dim() == 2 and x.shape[0] < 2:
+            raise ValueError(f"x must hold at least 2 rows in training mode, got {x.shape[0]}: the head's batch norm "
+                             "normalises over the batch (call .eval() to project a single example)")
+        return super().forward(x)
 
 
 # hub id -> (module, pip package) of a pip package that ships the same weights offline
@@ -234,6 +250,20 @@ def _masked_mean(hidden: Tensor, attention_mask: Tensor) -> Tensor:
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1)
 
 
+def _check_sentences(sentences: Sequence[str]) -> list[str]:
+    """``sentences`` as a non-empty list of strings, or an error that says which item is not one."""
+    if isinstance(sentences, str):
+        raise TypeError("sentences must be a sequence of strings, not one string")
+    sentences = list(sentences)
+    if not sentences:
+        raise ValueError("sentences is empty")
+    bad = next((i for i, s in enumerate(sentences) if not isinstance(s, str)), None)
+    if bad is not None:
+        raise TypeError(f"sentences must be a sequence of strings, got {type(sentences[bad]).__name__} "
+                        f"{sentences[bad]!r} at position {bad}")
+    return sentences
+
+
 def map_by_length(sentences: Sequence[str], batch_size: int, fn: Callable[[list[str]], Any]) -> Any:
     """``fn`` over ``sentences`` in batches of ``batch_size``, shortest first, results in input order.
 
@@ -241,11 +271,7 @@ def map_by_length(sentences: Sequence[str], batch_size: int, fn: Callable[[list[
     however many sentences there are. ``fn(batch)`` returns a ``(B, ...)`` tensor or a dict of
     them; the result is the same type with ``N`` rows.
     """
-    if isinstance(sentences, str):
-        raise TypeError("sentences must be a sequence of strings, not one string")
-    sentences = list(sentences)
-    if not sentences:
-        raise ValueError("sentences is empty")
+    sentences = _check_sentences(sentences)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
@@ -330,12 +356,9 @@ class TextEncoder(nn.Module):
     def tokenize(self, sentences: Sequence[str], max_length: int | None = None) -> dict[str, Tensor]:
         """Token ids and attention mask on the encoder's device, padded to the batch's longest and
         truncated to ``max_length`` tokens (default: the training length ``self.max_length``)."""
-        if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences):
-            raise TypeError("sentences must be a sequence of strings")
-        if len(sentences) == 0:
-            raise ValueError("sentences is empty")
+        sentences = _check_sentences(sentences)
         batch = self.tokenizer(
-            list(sentences), padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
+            sentences, padding=True, truncation=True, max_length=max_length or self.max_length, return_tensors="pt"
         )
         return {k: v.to(self.device) for k, v in batch.items()}
 

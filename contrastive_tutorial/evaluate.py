@@ -247,8 +247,12 @@ def sts_tasks(tasks: Sequence[str], split: str = "test", source: str = "auto", m
     The quick profile samples pairs to stay within its time budget; its scores are then
     estimates of the full task's (the book prints how many pairs each one used).
     """
+    from .checks import count
     from .data import load_sts
 
+    if isinstance(tasks, str):
+        raise ValueError(f"tasks must be a sequence of task names, e.g. [{tasks!r}], got the string {tasks!r}")
+    max_pairs = count(max_pairs, "max_pairs", optional=True)
     loaded = {}
     for task in tasks:
         ds = load_sts(task, split=split, source=source)

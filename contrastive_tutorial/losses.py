@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .checks import count
+
 __all__ = [
     "similarity",
     "info_nce",
@@ -64,6 +66,13 @@ def _check_temperature(temperature: float, name: str = "temperature") -> float:
     if not math.isfinite(temperature) or temperature <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {temperature}")
     return float(temperature)
+
+
+def _check_nonnegative(value: float, name: str) -> float:
+    """A weight or smoothing constant: a finite real number >= 0 (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def _check_matrix(x: Tensor, name: str, min_rows: int = 1) -> None:
@@ -675,6 +684,7 @@ def cluster_kl_loss(q: Tensor, p: Tensor | None = None, eps: float = 1e-8) -> Te
             underflowed to 0 gives a large finite loss rather than inf.
     """
     _check_assignment(q)
+    _check_nonnegative(eps, "eps")
     p = target_distribution(q) if p is None else p
     _check_assignment(p, "p")
     if p.shape != q.shape:
@@ -767,8 +777,7 @@ def sinkhorn_knopp(scores: Tensor, epsilon: float = 0.05, iterations: int = 3) -
     """
     _check_matrix(scores, "scores")
     _check_temperature(epsilon, "epsilon")
-    if not isinstance(iterations, int) or iterations < 1:
-        raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
+    count(iterations, "iterations")
     dtype = torch.float64 if scores.dtype == torch.float64 else torch.float32
     # In the log domain: exp(S / epsilon) overflows or underflows for small epsilon, its logarithm does not.
     log_q = scores.detach().to(dtype) / epsilon
@@ -827,8 +836,8 @@ def barlow_twins_loss(z1: Tensor, z2: Tensor, lambd: float = 5e-3, eps: float = 
         z1, z2: ``(N, D)`` projections of the two views, ``N >= 2``.
     """
     _check_pair(z1, z2)
-    if isinstance(lambd, bool) or not isinstance(lambd, (int, float)) or not math.isfinite(lambd) or lambd < 0:
-        raise ValueError(f"lambd must be a finite number >= 0, got {lambd!r}")
+    _check_nonnegative(lambd, "lambd")
+    _check_temperature(eps, "eps")  # 0 would divide a constant feature by 0
     dtype = torch.float64 if z1.dtype == torch.float64 else torch.float32
     z1, z2 = z1.to(dtype), z2.to(dtype)
 
@@ -867,8 +876,7 @@ def vicreg_loss(z1: Tensor, z2: Tensor, sim_coeff: float = 25.0, std_coeff: floa
     """
     _check_pair(z1, z2)
     for name, value in (("sim_coeff", sim_coeff), ("std_coeff", std_coeff), ("cov_coeff", cov_coeff), ("eps", eps)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        _check_nonnegative(value, name)
     n, d = z1.shape
     invariance = F.mse_loss(z1, z2)
 

@@ -430,9 +430,13 @@ class Profile:
         settings = object.__getattribute__(self, "settings")
         if key in settings:
             return settings[key]
-        raise AttributeError(f"profile {self.name!r} of chapter {self.chapter!r} has no setting {key!r}")
+        raise AttributeError(f"profile {self.name!r} of chapter {self.chapter!r} has no setting {key!r}; "
+                             f"it has {sorted(settings)}")
 
     def __getitem__(self, key: str) -> Any:
+        if key not in self.settings:
+            raise KeyError(f"profile {self.name!r} of chapter {self.chapter!r} has no setting {key!r}; "
+                           f"it has {sorted(self.settings)}")
         return self.settings[key]
 
     def __str__(self) -> str:
@@ -458,8 +462,10 @@ def profile(chapter: str, name: str | None = None) -> Profile:
     chapter on a free Colab T4) and ``quick`` elsewhere. ``full``, the papers' scale, is only
     ever chosen on purpose. The returned object says which it chose and why.
     """
-    if chapter not in CHAPTERS:
+    if not isinstance(chapter, str) or chapter not in CHAPTERS:
         raise ValueError(f"chapter must be one of {sorted(CHAPTERS)}, got {chapter!r}")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"profile name must be one of {PROFILES} or None, got {name!r}")
     if name is not None:
         chosen, reason = name.strip().lower(), f"asked for profile {name!r}"
         if chosen not in PROFILES:

@@ -13,11 +13,11 @@ import datetime as _dt
 import json
 import math
 import numbers
-import os
 import re
 from pathlib import Path
 
 from . import smoke
+from .checks import env_folder
 from .chapters import CHAPTERS as RECORDS
 from .profiles import CHAPTERS, Profile
 from .stats import Comparison, Estimate
@@ -32,10 +32,10 @@ def results_dir() -> Path:
     (:mod:`~contrastive_tutorial.runs`), beside the runs they come from; else ``_build/results``
     of the book around the working directory (the folder holding ``_config.yml``); else
     ``~/.cache/contrastive_tutorial/results``."""
-    if os.environ.get(_ENV):
-        return Path(os.environ[_ENV])
-    if os.environ.get("CT_RUNS_DIR"):
-        return Path(os.environ["CT_RUNS_DIR"]) / "results"
+    for variable, below in ((_ENV, ""), ("CT_RUNS_DIR", "results")):
+        folder = env_folder(variable)
+        if folder is not None:
+            return folder / below
     for folder in (Path.cwd(), *Path.cwd().parents):
         if (folder / "_config.yml").exists() and (folder / "_toc.yml").exists():
             return folder / "_build" / "results"

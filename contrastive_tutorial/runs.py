@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from . import smoke
+from .checks import env_folder
 from .profiles import Profile
 
 __all__ = ["runs_dir", "checkpoint", "DRIVE"]
@@ -35,8 +35,9 @@ DRIVE = Path("/content/drive/MyDrive")  # where Colab mounts Google Drive
 
 def runs_dir(profile_name: str = "quick") -> Path | None:
     """The run store's folder (module docstring), or ``None`` when runs are not kept."""
-    if os.environ.get("CT_RUNS_DIR"):
-        return Path(os.environ["CT_RUNS_DIR"])
+    folder = env_folder("CT_RUNS_DIR")
+    if folder is not None:
+        return folder
     if DRIVE.is_dir():
         return DRIVE / "contrastive-tutorial-runs"
     if profile_name == "quick":

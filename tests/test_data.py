@@ -346,3 +346,38 @@ def test_offline_transfer_task_is_a_cross_validation_sample_of_agnews(shared_dat
     monkeypatch.setenv("CT_DATA_DIR", str(shared_data_dir))
     task = data.load_transfer_task("agnews", max_items=200)
     assert len(task.train_texts) == 200 and task.test_texts is None and set(task.train_labels) <= {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.0, "10"])
+def test_sizes_are_counts_never_read_as_all_or_none(tiny_data_dir, bad):
+    """limit=0 used to return every triple and max_pairs=0 an empty sample, as if that had been asked for."""
+    from contrastive_tutorial.evaluate import sts_tasks
+
+    with pytest.raises(ValueError, match="limit must be a positive integer or None"):
+        data.load_nli_triples("sick", limit=bad)
+    with pytest.raises(ValueError, match="max_pairs must be a positive integer or None"):
+        sts_tasks(["sts12"], max_pairs=bad)
+    with pytest.raises(ValueError, match="n must be a positive integer or None"):
+        data.short_text_sample("searchsnippets", n=bad)
+
+
+def test_sizes_that_are_legal_give_what_they_say(shared_data_dir, monkeypatch):
+    from contrastive_tutorial.evaluate import sts_tasks
+
+    monkeypatch.setenv("CT_DATA_DIR", str(shared_data_dir))
+    whole = data.load_nli_triples("sick")
+    assert len(data.load_nli_triples("sick", limit=1)) == 1
+    assert len(data.load_nli_triples("sick", limit=10**6)) == len(whole) > 1
+    full = sts_tasks(["sts13"])["sts13"]
+    assert len(sts_tasks(["sts13"], max_pairs=1)["sts13"]) == 1
+    assert len(sts_tasks(["sts13"], max_pairs=10**6)["sts13"]) == len(full)
+
+
+def test_sts_tasks_refuses_one_string_and_images_a_bad_test_fraction():
+    from contrastive_tutorial.evaluate import sts_tasks
+
+    with pytest.raises(ValueError, match="tasks must be a sequence of task names"):
+        sts_tasks("sts12")
+    for bad in (0, 0.0, 1, 1.5, -0.2, True, "0.3"):
+        with pytest.raises(ValueError, match="test_fraction must be a fraction strictly between 0 and 1"):
+            data.load_images("digits", test_fraction=bad)

@@ -611,3 +611,22 @@ def test_byol_loss_without_stop_gradient_sends_gradient_to_the_target():
     torch.testing.assert_close(L.byol_loss(p, z, stop_gradient=False), L.byol_loss(p, z))
     with pytest.raises(TypeError, match="stop_gradient"):
         L.byol_loss(p, z, stop_gradient="no")
+
+
+def test_smoothing_constants_and_counts_refuse_values_that_give_nan():
+    """eps < 0 made SCCL's KL and Barlow Twins return NaN; iterations=True ran one Sinkhorn pass."""
+    torch.manual_seed(0)
+    z1, z2 = torch.randn(8, 4), torch.randn(8, 4)
+    q = torch.softmax(torch.randn(8, 3), 1)
+    for bad in (-1.0, float("nan"), float("inf"), True):
+        with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
+            L.cluster_kl_loss(q, eps=bad)
+    assert torch.isfinite(L.cluster_kl_loss(q, eps=0.0))
+    for bad in (0.0, -1e-5, float("nan")):
+        with pytest.raises(ValueError, match="eps must be a positive finite number"):
+            L.barlow_twins_loss(z1, z2, eps=bad)
+    constant = torch.ones(8, 4)  # a collapsed feature: finite with the default eps
+    assert torch.isfinite(L.barlow_twins_loss(constant, z2))
+    for bad in (True, 2.0, 0, -3):
+        with pytest.raises(ValueError, match="iterations must be a positive integer"):
+            L.sinkhorn_knopp(torch.randn(8, 3), iterations=bad)

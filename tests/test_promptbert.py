@@ -83,7 +83,11 @@ def test_denoising_subtracts_the_template_alone_with_shifted_positions(prompt):
         n = min(len(tok(sentence, add_special_tokens=False)["input_ids"]), 8)
         ids = [tok.cls_token_id, *t.prefix, *t.suffix, tok.sep_token_id]
         positions = [p if p <= len(t.prefix) else p + n for p in range(len(ids))]
-        hidden = prompt.model(input_ids=torch.tensor([ids]), position_ids=torch.tensor([positions])).last_hidden_state[0]
+        # the official code's way: the template alone with shifted position ids. The all-ones mask matters:
+        # without one, transformers 5.25 reads a jump in position ids as the start of another packed
+        # sequence and changes the attention (template_bias holds the places with masked filler instead)
+        hidden = prompt.model(input_ids=torch.tensor([ids]), position_ids=torch.tensor([positions]),
+                              attention_mask=torch.ones(1, len(ids), dtype=torch.long)).last_hidden_state[0]
         bias = hidden[ids.index(tok.mask_token_id)]
         torch.testing.assert_close(out[i], raw[i] - bias, atol=1e-5, rtol=1e-5)
     lengths = torch.tensor([1, 5])

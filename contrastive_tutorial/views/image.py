@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..checks import pair, real
+
 __all__ = ["ViewParams", "ImageViews", "random_resized_crop", "grayscale", "reference_view"]
 
 _MASKS = ("flip", "jitter", "gray", "blur")
@@ -172,6 +174,12 @@ class ImageViews:
         blur_kernel: int | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
+        scale, ratio, blur_sigma = pair(scale, "scale"), pair(ratio, "ratio"), pair(blur_sigma, "blur_sigma")
+        flip, jitter, gray, blur = (real(v, n) for v, n in ((flip, "flip"), (jitter, "jitter"), (gray, "gray"), (blur, "blur")))
+        brightness, contrast, saturation, hue = (real(v, n) for v, n in (
+            (brightness, "brightness"), (contrast, "contrast"), (saturation, "saturation"), (hue, "hue")))
+        if not 0 < blur_sigma[0] <= blur_sigma[1]:
+            raise ValueError(f"blur_sigma must satisfy 0 < low <= high, got {blur_sigma}")
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"scale must satisfy 0 < low <= high <= 1, got {scale}")
         if not 0 < ratio[0] <= ratio[1]:
@@ -184,7 +192,8 @@ class ImageViews:
                 raise ValueError(f"{name} strength must lie in [0, 1], got {s}")
         if not 0 <= hue <= 0.5:
             raise ValueError(f"hue must lie in [0, 0.5], got {hue}")
-        if blur_kernel is not None and (blur_kernel < 1 or blur_kernel % 2 == 0):
+        if blur_kernel is not None and (isinstance(blur_kernel, bool) or not isinstance(blur_kernel, int)
+                                        or blur_kernel < 1 or blur_kernel % 2 == 0):
             raise ValueError(f"blur_kernel must be a positive odd integer, got {blur_kernel}")
         self.scale, self.ratio, self.flip = scale, ratio, flip
         self.brightness, self.contrast, self.saturation, self.hue = brightness, contrast, saturation, hue
@@ -198,6 +207,9 @@ class ImageViews:
         colour jitter of strength ``s`` (0.8 s for brightness/contrast/saturation, 0.2 s for hue)
         with p = 0.8, grayscale with p = 0.2, and Gaussian blur with p = 0.5 where ``blur`` (the
         paper blurs ImageNet, not CIFAR-10). The paper's CIFAR-10 runs use ``strength=0.5``."""
+        if not 0 <= real(strength, "strength") <= 1.25:
+            raise ValueError(f"strength must lie in [0, 1.25] (brightness, contrast and saturation move by up to "
+                             f"0.8 x strength, at most 1), got {strength!r}")
         settings = dict(
             scale=(0.08, 1.0), flip=0.5, brightness=0.8 * strength, contrast=0.8 * strength,
             saturation=0.8 * strength, hue=0.2 * strength, jitter=0.8, gray=0.2, blur=0.5 if blur else 0.0,
