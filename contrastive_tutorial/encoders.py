@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import checks
 from .data import SourceUnavailableError
 from .train import eval_mode
 
@@ -272,8 +273,7 @@ def map_by_length(sentences: Sequence[str], batch_size: int, fn: Callable[[list[
     them; the result is the same type with ``N`` rows.
     """
     sentences = _check_sentences(sentences)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = checks.count(batch_size, "batch_size")
     order = sorted(range(len(sentences)), key=lambda i: len(sentences[i]))
     parts = [fn([sentences[i] for i in order[s : s + batch_size]]) for s in range(0, len(order), batch_size)]
     inverse = torch.empty(len(order), dtype=torch.long)

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from . import checks
 from .train import eval_mode
 
 __all__ = [
@@ -54,8 +55,7 @@ def embed(
     """
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch tensor, got {type(inputs).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = checks.count(batch_size, "batch_size")
     device = torch.device(device) if device is not None else next(encoder.parameters()).device
     out = []
     with eval_mode(encoder):
@@ -247,12 +247,11 @@ def sts_tasks(tasks: Sequence[str], split: str = "test", source: str = "auto", m
     The quick profile samples pairs to stay within its time budget; its scores are then
     estimates of the full task's (the book prints how many pairs each one used).
     """
-    from .checks import count
     from .data import load_sts
 
     if isinstance(tasks, str):
         raise ValueError(f"tasks must be a sequence of task names, e.g. [{tasks!r}], got the string {tasks!r}")
-    max_pairs = count(max_pairs, "max_pairs", optional=True)
+    max_pairs = checks.count(max_pairs, "max_pairs", optional=True)
     loaded = {}
     for task in tasks:
         ds = load_sts(task, split=split, source=source)
@@ -426,8 +425,7 @@ def _best_C(x: np.ndarray, y: np.ndarray, grid: Sequence[float], folds: int, see
 
 def _check_transfer(features: Tensor, labels: Tensor, folds: int, name: str = "") -> tuple[np.ndarray, np.ndarray]:
     _check_split(features, labels, name)
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
-        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    folds = checks.count(folds, "folds", minimum=2)
     x, y = _to_numpy(features, labels)
     counts = np.unique(y, return_counts=True)[1]
     if len(counts) < 2 or counts.min() < folds:

@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import checks
 from .data import SourceUnavailableError, data_dir
 
 __all__ = ["PretrainSettings", "SETTINGS", "read_corpus", "train_tokenizer", "token_blocks", "mask_tokens",
@@ -108,9 +109,7 @@ def check_settings(s: PretrainSettings) -> None:
     if s.hidden_size % s.heads:
         raise ValueError(f"hidden_size ({s.hidden_size}) must be a multiple of heads ({s.heads})")
     for name in ("max_length", "batch_size", "steps", "warmup_steps", "eval_every", "layers", "heads"):
-        value = getattr(s, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < (3 if name == "max_length" else 0 if name == "warmup_steps" else 1):
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        checks.count(getattr(s, name), name, minimum={"max_length": 3, "warmup_steps": 0}.get(name, 1))
 
 
 # --------------------------------------------------------------------------- corpus

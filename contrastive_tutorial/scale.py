@@ -29,6 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 import torch
 from torch import Tensor
 
+from . import checks
+
 __all__ = ["world", "gather_with_grad", "gathered", "gathered_objects", "shard", "average_gradients", "cached_backward"]
 
 Batch = Tensor | Mapping[str, Tensor]
@@ -184,8 +186,7 @@ def cached_backward(
     Returns:
         The loss, detached.
     """
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    chunk_size = checks.count(chunk_size, "chunk_size")
     if len(batches) == 0:
         raise ValueError("batches must hold at least one batch of inputs")
     chunked = [_chunks(batch, chunk_size) for batch in batches]

@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import smoke
+from . import checks, smoke
 
 __all__ = [
     "History",
@@ -222,8 +222,7 @@ class Batches:
         keys: Sequence[Hashable] | None = None,
         collate: Callable[[list[int]], Any] | None = None,
     ) -> None:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = checks.count(batch_size, "batch_size")
         if n < batch_size and drop_last:
             raise ValueError(f"batch_size ({batch_size}) is larger than the data ({n} examples)")
         if n < 1:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from ..losses import simcse_loss
 from ..scale import gathered
 from ..encoders import _usable_positions, map_by_length
@@ -381,8 +382,7 @@ def mlm_topk_representation(encoder: PromptEncoder, sentences: Sequence[str], k:
             "mlm_topk_representation needs a PromptEncoder built on a masked LM (AutoModelForMaskedLM, "
             "see load_mlm); this model has no MLM head"
         )
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = checks.count(k, "k")
     static = model.get_input_embeddings().weight.float()
 
     def represent(chunk: list[str]) -> Tensor:

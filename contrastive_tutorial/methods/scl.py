@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import checks
 from ..data import LabelledText, few_shot_indices
 from ..encoders import TextEncoder
 from ..losses import supcon_loss
@@ -194,8 +195,7 @@ def predict(classifier: TextClassifier, texts: Sequence[str], batch_size: int = 
     """The predicted class of each text (evaluation mode): what :func:`contrastive_tutorial.stats.compare` resamples."""
     if isinstance(texts, str):
         raise TypeError("texts must be a sequence of strings, got one string")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = checks.count(batch_size, "batch_size")
     out = []
     with eval_mode(classifier):
         for start in range(0, len(texts), batch_size):

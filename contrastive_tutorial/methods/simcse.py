@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import checks
 from ..encoders import TextEncoder
 from ..evaluate import _as_matrix, _distinct, spearman
 from ..losses import alignment, contrastive_tension_loss, simcse_loss, uniformity
@@ -145,8 +146,7 @@ class CachedSimCSE(SimCSE):
     def __init__(self, encoder: TextEncoder, temperature: float = 0.05, mask_duplicates: bool = False,
                  chunk_size: int = 128) -> None:
         super().__init__(encoder, temperature, mask_duplicates)
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+        chunk_size = checks.count(chunk_size, "chunk_size")
         self.chunk_size = chunk_size
 
     def backward(self, batch: Batch, scale: float = 1.0) -> Tensor:
