@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 MATHJAX_ROOT ?= .mathjax
 MATHJAX := $(MATHJAX_ROOT)/static/mathjax/tex-mml-chtml.js
 
-.PHONY: book notebooks student check-site test venv clean
+.PHONY: book notebooks student check-site test venv clean check-colab check-minimums
 
 venv: $(STAMP)
 
@@ -60,6 +60,15 @@ check-site: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests book --durations=10  # each chapter: one test on its one execution (conftest.py)
+
+# The package on other software stacks (tools/stack_check.py; each in its own environment under
+# _build/stacks): Colab's preinstalled versions (stacks/colab-gpu.txt), the install cell, the unit
+# tests and two chapters; and the oldest Python and dependency versions pyproject.toml allows.
+check-colab: $(STAMP)
+	$(PY) tools/stack_check.py colab
+
+check-minimums: $(STAMP)
+	$(PY) tools/stack_check.py minimums $(if $(SUBSET),--subset)
 
 clean:
 	rm -rf _build .pytest_cache .mathjax

@@ -203,7 +203,9 @@ def set_dropout(module: nn.Module, p: float) -> int:
     """Set the rate of every ``nn.Dropout`` inside ``module`` to ``p``; returns how many there are.
 
     Unsupervised SimCSE's augmentation is dropout, so its rate is the augmentation's strength and
-    ``p = 0`` removes it (the paper's "no dropout" row; chapter "SimCSE"). Raises ``ValueError``
+    ``p = 0`` removes it (the paper's "no dropout" row; chapter "SimCSE"). Attention layers that
+    keep their rate as a plain number instead (``dropout_prob``: BERT's SDPA attention in
+    transformers 4.41 to 4.4x) get ``p`` too, or their dropout would stay on. Raises ``ValueError``
     for a rate outside ``[0, 1)`` or a module without dropout layers, which nothing would change.
     """
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
@@ -213,6 +215,9 @@ def set_dropout(module: nn.Module, p: float) -> int:
         raise ValueError(f"module ({type(module).__name__}) has no nn.Dropout layer whose rate could be set")
     for layer in layers:
         layer.p = float(p)
+    for inner in module.modules():
+        if isinstance(getattr(inner, "dropout_prob", None), float):
+            inner.dropout_prob = float(p)
     return len(layers)
 
 

@@ -214,14 +214,20 @@ def _forget_fsspec_file_systems() -> None:
 
 
 @pytest.fixture
-def loopback_server(tmp_path):
+def loopback_server(tmp_path, monkeypatch):
     """A real HTTP server on 127.0.0.1 serving ``tmp_path / "www"``; yields (folder, base URL).
-    fsspec's cached file systems are dropped before and after, so no other test's state leaks in."""
+    fsspec's cached file systems are dropped before and after, so no other test's state leaks in.
+    fsspec 2025.3.0 (Colab's) declares no protocols on its HTTP file system, so the first lookup
+    stamps the class with that one (``https`` after a test that touched an https URL) and datasets
+    4.0 then prefixes ``http://`` URLs with ``https://``: the class gets the pair newer fsspec declares."""
     import functools
     import http.server
     import threading
 
+    from fsspec.implementations.http import HTTPFileSystem
+
     _forget_fsspec_file_systems()
+    monkeypatch.setattr(HTTPFileSystem, "protocol", ("http", "https"))
 
     root = tmp_path / "www"
     root.mkdir()

@@ -252,10 +252,10 @@ def test_train_scal_and_uscal_run_and_check_arguments(classifier):
 def test_adversarial_positives_are_harder_and_the_mode_is_restored(classifier):
     from contrastive_tutorial.methods.adversarial import positive_cosines
 
+    from contrastive_tutorial.encoders import set_dropout
+
     encoder = copy.deepcopy(classifier.encoder).eval()
-    for module in encoder.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0  # without dropout the views of SimCSE coincide: cosine 1
+    set_dropout(encoder, 0.0)  # without dropout the views of SimCSE coincide: cosine 1
     at_zero = positive_cosines(encoder, SENTENCES, 0.0)
     assert at_zero == pytest.approx({"dropout": 1.0, "adversarial": 1.0})
     assert positive_cosines(encoder, SENTENCES, 1.0)["adversarial"] < 0.99
