@@ -112,8 +112,8 @@ def _uv() -> str:
     return uv
 
 
-def _run(command: list[str], **kwargs) -> None:
-    print("$", " ".join(command), flush=True)
+def _run(command: list[str], show: str | None = None, **kwargs) -> None:
+    print("$", show or " ".join(command), flush=True)
     subprocess.run(command, check=True, **kwargs)
 
 
@@ -152,8 +152,8 @@ def run_install_cell(python: Path, env: dict[str, str]) -> None:
         raise SystemExit("stack_check: the install cell names no git+...@v<version> release")
     local = cell.replace(tag.group(0), ROOT.as_uri())
     pretend = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n"
-    print(f"$ (the install cell, {tag.group(0)} -> {ROOT.as_uri()})", flush=True)
-    subprocess.run([str(python), "-c", pretend + local], check=True, env=env, cwd=ROOT / "book")
+    _run([str(python), "-c", pretend + local], env=env, cwd=ROOT / "book",
+         show=f"(the install cell in {python}, {tag.group(0)} -> {ROOT.as_uri()})")
 
 
 def compare(before: dict[str, str], after: dict[str, str]) -> tuple[dict[str, tuple[str, str | None]], list[str]]:
@@ -187,10 +187,10 @@ def execute_chapter(python: Path, env: dict[str, str], name: str, out: Path, smo
         env = {k: v for k, v in env.items() if k != "CT_DATA_DIR"}
         env.update(CT_PROFILE="colab", CT_SMOKE="1", CT_SMOKE_CACHE=str(out / "smoke-models"), HF_HUB_OFFLINE="1",
                    HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    print(f"$ (book/{name}.ipynb under CT_PROFILE={env['CT_PROFILE']}{' CT_SMOKE=1' if smoke else ''})", flush=True)
     start = time.perf_counter()
     _run([str(python), "-c", script, str(ROOT / "book" / f"{name}.ipynb"), str(ROOT / "book"),
-          str(out / f"{name}{'-smoke' if smoke else ''}.ipynb")], env=env, cwd=ROOT)
+          str(out / f"{name}{'-smoke' if smoke else ''}.ipynb")], env=env, cwd=ROOT,
+         show=f"(book/{name}.ipynb in {python} under CT_PROFILE={env['CT_PROFILE']}{' CT_SMOKE=1' if smoke else ''})")
     print(f"book/{name}.ipynb ran in {time.perf_counter() - start:.0f} s", flush=True)
 
 
