@@ -164,8 +164,9 @@ def compare(before: dict[str, str], after: dict[str, str]) -> tuple[dict[str, tu
 
 def unit_tests(python: Path, env: dict[str, str], paths: tuple[str, ...] = ("tests",)) -> None:
     """The unit tests, without the smoke suite's chapter runs (``make test`` runs those)."""
+    timings = Path(env["VIRTUAL_ENV"]).parent / "pytest.json"  # not make test's _build/timings/pytest.json
     _run([str(python), "-m", "pytest", *paths, "-q", "-p", "no:cacheprovider", "--durations=5",
-          "-k", "not test_chapter_runs_in_smoke_mode"], env=env, cwd=ROOT)
+          "-k", "not test_chapter_runs_in_smoke_mode"], env={**env, "CT_PYTEST_TIMINGS": str(timings)}, cwd=ROOT)
 
 
 def execute_chapter(python: Path, env: dict[str, str], name: str, out: Path, smoke: bool = False) -> None:
