@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -152,8 +153,9 @@ def test_make_test_fails_when_a_cell_of_a_chapter_raises(book, tmp_path):
     (tmp_path / "tools").mkdir()
     shutil.copy(ROOT / "tools" / "book_build.py", tmp_path / "tools" / "book_build.py")
     shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    env = {k: v for k, v in os.environ.items() if k != "CT_PYTEST_TIMINGS"}  # set where tools/stack_check.py runs us
     done = subprocess.run([sys.executable, "-m", "pytest", "book", "-p", "no:cacheprovider", "-q"], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     out = done.stdout + done.stderr
     assert done.returncode == 1, out
     assert "1 failed, 2 passed" in out and "FAILED book/second.ipynb::second" in out
