@@ -3,22 +3,15 @@ the chapter or the package changed, and a raising cell reported with its cell, n
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from tool_modules import load
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _notebook(*sources: str) -> str:
@@ -43,7 +36,7 @@ def book(tmp_path, monkeypatch):
     (tmp_path / "book" / "first.ipynb").write_text(_notebook("print('first', 1 + 1)"))
     (tmp_path / "book" / "second.ipynb").write_text(_notebook("x = 2", "1 / 0", "print('after', x)"))
     (tmp_path / "book" / "results.ipynb").write_text(_notebook("print('results')"))
-    build = _module("book_build")
+    build = load("book_build")
     monkeypatch.setattr(build, "ROOT", tmp_path)
     monkeypatch.setattr(build, "EXECUTED", tmp_path / "_build" / "executed")
     monkeypatch.setattr(build, "MANIFEST", tmp_path / "_build" / "executed" / "manifest.json")
@@ -128,7 +121,7 @@ def test_stage_switches_execution_off_and_uses_the_executed_copies(book, tmp_pat
 
 
 def test_ci_timing_table_reads_phases_tests_and_chapters(tmp_path, monkeypatch):
-    ci_times = _module("ci_times")
+    ci_times = load("ci_times")
     (tmp_path / "phases.tsv").write_text("virtual environment\t95\nchapters (each executed once)\t1100\n")
     (tmp_path / "pytest.json").write_text(json.dumps({"parts": {"unit tests": 61.0, "smoke suite": 300.0},
                                                       "chapters": {"scl": {"seconds": 90.0, "here": True}}}))

@@ -5,18 +5,16 @@ The checks themselves build environments of several GB and run in CI as their ow
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
+
+from tool_modules import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("stack_check", ROOT / "tools" / "stack_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("stack_check")
 
 
 def test_colab_constraints_are_plain_pins_without_colab_cuda_build():
@@ -70,9 +68,9 @@ def test_the_install_cell_is_run_with_the_checkout_in_place_of_the_tag():
     tool = _tool()
     cell = tool.install_cell()
     assert "google.colab" in cell and "pip" in cell
-    tag = re.search(r"git\+\S+?@v[0-9][^\"'\s]*", cell)
-    assert tag is not None and tag.group(0).endswith("@v" + __import__("contrastive_tutorial").__version__)
-    assert ROOT.as_uri() in cell.replace(tag.group(0), ROOT.as_uri())
+    tag = tool.release(cell)
+    assert tag.endswith("@v" + __import__("contrastive_tutorial").__version__)
+    assert ROOT.as_uri() in cell.replace(tag, ROOT.as_uri())
 
 
 def test_the_subset_names_existing_test_files():

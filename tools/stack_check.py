@@ -144,16 +144,21 @@ def install_cell() -> str:
     return "".join(next(c for c in notebook["cells"] if c["cell_type"] == "code")["source"])
 
 
-def run_install_cell(python: Path, env: dict[str, str]) -> None:
-    """Execute the install cell in ``python`` as Colab would, installing the checkout instead of the tag."""
-    cell = install_cell()
+def release(cell: str) -> str:
+    """The ``git+<repository>@v<version>`` the install cell installs."""
     tag = re.search(r"git\+\S+?@v[0-9][^\"'\s]*", cell)
     if tag is None:
         raise SystemExit("stack_check: the install cell names no git+...@v<version> release")
-    local = cell.replace(tag.group(0), ROOT.as_uri())
+    return tag.group(0)
+
+
+def run_install_cell(python: Path, env: dict[str, str]) -> None:
+    """Execute the install cell in ``python`` as Colab would, installing the checkout instead of the tag."""
+    cell = install_cell()
+    tag = release(cell)
     pretend = "import sys, types\nsys.modules['google.colab'] = types.ModuleType('google.colab')\n"
-    _run([str(python), "-c", pretend + local], env=env, cwd=ROOT / "book",
-         show=f"(the install cell in {python}, {tag.group(0)} -> {ROOT.as_uri()})")
+    _run([str(python), "-c", pretend + cell.replace(tag, ROOT.as_uri())], env=env, cwd=ROOT / "book",
+         show=f"(the install cell in {python}, {tag} -> {ROOT.as_uri()})")
 
 
 def compare(before: dict[str, str], after: dict[str, str]) -> tuple[dict[str, tuple[str, str | None]], list[str]]:
