@@ -65,7 +65,7 @@ test: $(STAMP)
 # _build/stacks): Colab's preinstalled versions (stacks/colab-gpu.txt), the install cell, the unit
 # tests and two chapters; and the oldest Python and dependency versions pyproject.toml allows.
 check-colab: $(STAMP)
-	$(PY) tools/stack_check.py colab
+	$(PY) tools/stack_check.py colab $(if $(SUBSET),--subset)
 
 check-minimums: $(STAMP)
 	$(PY) tools/stack_check.py minimums $(if $(SUBSET),--subset)

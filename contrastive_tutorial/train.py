@@ -47,7 +47,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from . import checks, smoke
+from . import checks
 
 __all__ = [
     "History",
@@ -121,8 +121,6 @@ def precision(device: torch.device | str, amp: bool | str | None = None) -> Prec
     if device.type == "cuda":
         major, _ = torch.cuda.get_device_capability(device)
         return Precision("cuda", torch.bfloat16 if major >= 8 else torch.float16)
-    if amp is None and smoke.active():  # smoke mode runs the mixed-precision path on the CPU too
-        return precision(device, "bf16")
     return Precision(device.type, torch.bfloat16 if amp is True else None)
 
 

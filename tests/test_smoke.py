@@ -269,7 +269,7 @@ def test_smoke_runs_keep_apart_and_record_nothing(tmp_path: Path, monkeypatch) -
     assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
     from contrastive_tutorial.train import precision
 
-    assert precision("cpu").name == "bf16"  # the mixed-precision path runs on the CPU too
+    assert precision("cpu").name == "fp32"  # emulated bfloat16 is far slower on most CPUs (contrastive_tutorial.smoke)
 
 
 def test_runs_pair_only_within_the_memory_budget(monkeypatch) -> None:

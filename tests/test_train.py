@@ -13,6 +13,7 @@ from torch import nn
 
 from contrastive_tutorial import losses as L
 from contrastive_tutorial.train import Batches, eval_mode, linear_schedule, precision, train
+from tool_modules import load
 
 
 class Regression(nn.Module):
@@ -456,3 +457,68 @@ def test_training_arguments_that_would_learn_nothing_are_refused():
     with pytest.warns(RuntimeWarning, match="no evaluation gave a finite score"):
         train(method, batches, torch.optim.SGD(method.parameters(), lr=1.0), epochs=1, progress=False,
               evaluate=lambda: {"score": float("nan")}, eval_every=1, keep="best:score")
+
+
+# ------------------------------------------------------ every trainer under bfloat16 autocast
+# Smoke mode trains in float32 on a CPU (emulated bfloat16 is about fifty times slower on an AVX2
+# CPU: contrastive_tutorial.smoke), so the path a GPU of compute capability 8.0+ takes through each
+# trainer (autocast around the forward pass, float32 losses, the optimiser on float32 weights) is
+# run here, on small models: amp=None is made to mean bfloat16, and every step must enter autocast.
+BF16_TRAINERS = ("simclr", "swav", "simcse", "uscal", "scl", "sccl", "promptbert")
+SENTENCES = ["a man plays a guitar", "a woman reads a book", "the dog runs in the park", "a child eats an apple",
+             "two men ride horses", "the cat sleeps on a sofa", "a girl sings a song", "the sun sets over the sea"]
+
+
+@pytest.fixture
+def bf16_by_default():
+    """``amp=None`` means bfloat16 autocast on the CPU; yields the list of the autocast types the steps used."""
+    with load("gpu_precision", "benchmarks").default_amp("bf16") as used:
+        yield used
+
+
+def _train_under_default_amp(trainer: str, tokenizer, bert, device: str = "cpu") -> list[float]:
+    """Two or three steps of ``trainer`` with its default ``amp`` on ``device``; the history's losses.
+
+    Also run on a GPU by benchmarks/gpu_precision.py."""
+    from contrastive_tutorial.data import ImageData
+    from contrastive_tutorial.encoders import SmallCNN, TextEncoder
+    from contrastive_tutorial.methods import adversarial, promptbert, sccl, scl
+    from contrastive_tutorial.methods.beyond import SwAV
+    from contrastive_tutorial.methods.simclr import SimCLR, train_views
+    from contrastive_tutorial.methods.simcse import train_simcse
+    from contrastive_tutorial.views import ImageViews
+
+    torch.manual_seed(0)
+    text = lambda pooler="cls": TextEncoder(copy.deepcopy(bert), tokenizer, pooler=pooler, max_length=12).to(device)  # noqa: E731
+    if trainer in ("simclr", "swav"):
+        images = torch.randint(0, 256, (32, 3, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+        labels = torch.arange(32) % 2
+        data = ImageData(images[:16], labels[:16], images[16:], labels[16:], ["a", "b"])
+        method = SimCLR(SmallCNN(3, 8), 8, 16) if trainer == "simclr" else SwAV(SmallCNN(3, 8), 8, 16, n_prototypes=6)
+        views = ImageViews.simclr()
+        history = train_views(method.to(device), data, views, epochs=1, batch_size=8, lr=1e-2, device=device,
+                              progress=False)
+    elif trainer == "simcse":
+        history = train_simcse(text(), SENTENCES, batch_size=4, lr=1e-3, max_steps=2, progress=False)
+    elif trainer == "uscal":
+        history = adversarial.train_uscal(text(), SENTENCES, epsilon=0.5, alpha=0.5, batch_size=4, max_steps=2,
+                                          progress=False)
+    elif trainer == "scl":
+        classifier = scl.TextClassifier(text("cls_before_pooler"), n_classes=2).to(device)
+        history = scl.train_classifier(classifier, SENTENCES, [0, 1] * 4, lambd=0.5, epochs=1, batch_size=4, lr=1e-3)
+    elif trainer == "sccl":
+        model = sccl.SCCL.from_kmeans(text("mean"), SENTENCES, 2, seed=0).to(device)
+        history = sccl.train_sccl(model, SENTENCES, steps=2, batch_size=4, lr=1e-4, progress=False)
+    else:
+        encoder = promptbert.PromptEncoder(copy.deepcopy(bert), tokenizer, 'This sentence : "[X]" means [MASK] .',
+                                           max_length=8).to(device)
+        history = promptbert.train_prompt_contrast(encoder, "[X] means [MASK] .", SENTENCES, batch_size=4, lr=1e-3,
+                                                   max_steps=2, progress=False)
+    return list(history["loss"])
+
+
+@pytest.mark.parametrize("trainer", BF16_TRAINERS)
+def test_every_trainer_runs_under_bf16_autocast(trainer, bf16_by_default, tiny_encoder_parts):
+    losses = _train_under_default_amp(trainer, *tiny_encoder_parts)
+    assert bf16_by_default and set(bf16_by_default) == {"bf16"}  # every step went through autocast
+    assert losses and all(np.isfinite(losses))

@@ -13,8 +13,9 @@ fraction of pip's time, and its ``--resolution lowest-direct`` picks the declare
        the local checkout in place of the tagged release it names;
     3. fails if that changed any package Colab had (a changed NumPy or SciPy forces a restart of
        the runtime, and a downgraded one can break Colab's own tools), and lists what it added;
-    4. runs the unit tests, and executes the InfoNCE chapter in the quick profile and the PromptBERT
-       chapter under ``CT_PROFILE=colab CT_SMOKE=1``.
+    4. runs the unit tests (``--subset``: the ones about data, encoders, training and the recipes),
+       and executes the InfoNCE chapter in the quick profile and the PromptBERT chapter under
+       ``CT_PROFILE=colab CT_SMOKE=1``.
 
 ``minimums``
     installs the package with every direct dependency at the lowest version it allows, checks that
@@ -46,7 +47,8 @@ COLAB_PYTHON = "3.13"
 # Packages a Colab runtime already has that the book's tests and notebook runs use besides the
 # package's own dependencies.
 TEST_TOOLS = ("pytest", "pyyaml", "nbclient", "nbformat", "ipykernel")
-# The minimums check's subset: data, encoders, training and the recipes (see the module docstring).
+# The subset CI runs on both stacks (--subset): data, encoders, training and the recipes, where the
+# stacks' versions of datasets, fsspec, transformers and torch meet the package's code.
 SUBSET = ("tests/test_data.py", "tests/test_core.py", "tests/test_train.py", "tests/test_losses.py",
           "tests/test_text.py", "tests/test_views.py", "tests/test_cli.py", "tests/test_scl_adversarial.py",
           "tests/test_sccl.py", "tests/test_promptbert.py", "tests/test_bad_input.py", "tests/test_pretrain.py")
@@ -200,12 +202,12 @@ def execute_chapter(python: Path, env: dict[str, str], name: str, out: Path, smo
     print(f"book/{name}.ipynb ran in {time.perf_counter() - start:.0f} s", flush=True)
 
 
-def colab(venv: Path, steps: tuple[str, ...] = STEPS) -> None:
+def colab(venv: Path, steps: tuple[str, ...] = STEPS, subset: bool = False) -> None:
     python, env = venv / "bin" / "python", _environment(venv)
     if "install" in steps:
         colab_install(venv)
     if "test" in steps:
-        unit_tests(python, env)
+        unit_tests(python, env, SUBSET if subset else ("tests",))
         execute_chapter(python, env, "infonce", venv.parent / "executed")
         execute_chapter(python, env, SMOKE_CHAPTER, venv.parent / "executed", smoke=True)
 
@@ -264,13 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", choices=("colab", "minimums"))
     parser.add_argument("--venv", type=Path, help="where to build the environment (default _build/stacks/<stack>/venv)")
-    parser.add_argument("--subset", action="store_true", help="minimums: only the data, encoder, training and recipe tests")
+    parser.add_argument("--subset", action="store_true", help="only the unit tests about data, encoders, training and the recipes")
     parser.add_argument("--only", choices=STEPS, help="only build the environment (install) or only test in it")
     args = parser.parse_args(argv)
     venv = (args.venv or ROOT / "_build" / "stacks" / args.stack / "venv").resolve()
     steps = (args.only,) if args.only else STEPS
     start = time.perf_counter()
-    colab(venv, steps) if args.stack == "colab" else minimums(venv, steps, args.subset)
+    colab(venv, steps, args.subset) if args.stack == "colab" else minimums(venv, steps, args.subset)
     print(f"stack_check {args.stack} ({' and '.join(steps)}): passed in {time.perf_counter() - start:.0f} s")
     return 0
 
