@@ -460,7 +460,7 @@ def test_training_arguments_that_would_learn_nothing_are_refused():
 
 
 # ------------------------------------------------------ every trainer under bfloat16 autocast
-# Smoke mode trains in float32 on a CPU (emulated bfloat16 is about fifty times slower on an AVX2
+# Smoke mode trains in float32 on a CPU (emulated bfloat16 is about twenty times slower on an AVX2
 # CPU: contrastive_tutorial.smoke), so the path a GPU of compute capability 8.0+ takes through each
 # trainer (autocast around the forward pass, float32 losses, the optimiser on float32 weights) is
 # run here, on small models: amp=None is made to mean bfloat16, and every step must enter autocast.
